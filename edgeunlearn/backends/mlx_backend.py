@@ -1,0 +1,112 @@
+"""The MLX backend: an mlx-lm model with switchable LoRA, batched scoring and greedy generation."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from edgeunlearn.backends.base import Prompter
+from edgeunlearn.data import QAItem
+from edgeunlearn.training.batching import length_buckets, make_batch
+
+SCORE_BATCH = 16
+GENERATE_BATCH = 16
+
+
+class MLXBackend:
+    def __init__(self, model_dir: Path):
+        from mlx_lm import load
+
+        self.model_dir = Path(model_dir)
+        self.model, self.tokenizer = load(str(model_dir))
+        self.prompter = Prompter(self.tokenizer)
+        self.pad_id = self.tokenizer.pad_token_id or 0
+        self.model.eval()
+
+    # --- LoRA -------------------------------------------------------------------------------
+    def add_lora(self, rank: int, scale: float, dropout: float, keys: Sequence[str], num_layers: int) -> None:
+        """Freeze the base and put LoRA on `keys` (e.g. "self_attn.q_proj") in the last `num_layers`."""
+        from mlx_lm.tuner.utils import linear_to_lora_layers
+
+        self.model.freeze()
+        layers = len(self.model.layers) if num_layers < 0 else num_layers
+        config = {"rank": rank, "scale": scale, "dropout": dropout, "keys": list(keys)}
+        linear_to_lora_layers(self.model, layers, config)
+
+    def lora_layers(self) -> list:
+        from mlx_lm.tuner.lora import LoRALinear
+
+        return [m for _, m in self.model.named_modules() if isinstance(m, LoRALinear)]
+
+    @contextmanager
+    def lora_disabled(self):
+        """The base model, from the same weights: LoRA's contribution is scaled to zero meanwhile."""
+        layers = self.lora_layers()
+        scales = [layer.scale for layer in layers]
+        for layer in layers:
+            layer.scale = 0.0
+        try:
+            yield self
+        finally:
+            for layer, scale in zip(layers, scales):
+                layer.scale = scale
+
+    def fuse_lora(self) -> None:
+        """Fold every LoRA update into its base weight (in place, irreversible)."""
+        from mlx.utils import tree_unflatten
+        from mlx_lm.tuner.lora import LoRALinear
+
+        fused = [(name, m.fuse()) for name, m in self.model.named_modules() if isinstance(m, LoRALinear)]
+        if fused:
+            self.model.update_modules(tree_unflatten(fused))
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """HF-named fp32 weights as numpy (after `fuse_lora`, the unlearned model's)."""
+        from mlx.utils import tree_flatten
+
+        return {k: np.array(v.astype(self._fp32())) for k, v in tree_flatten(self.model.parameters())}
+
+    def quantize(self, bits: int, group_size: int = 64) -> None:
+        """MLX's own affine quantization of every linear and embedding layer, in place."""
+        import mlx.nn as nn
+
+        nn.quantize(self.model, group_size=group_size, bits=bits)
+
+    @staticmethod
+    def _fp32():
+        import mlx.core as mx
+
+        return mx.float32
+
+    # --- scoring and generation -------------------------------------------------------------
+    def score(self, items: Sequence[QAItem]) -> list[np.ndarray]:
+        import mlx.core as mx
+
+        from edgeunlearn.methods.terms import token_logprobs
+
+        pairs = [self.prompter.pair(item) for item in items]
+        out: list[np.ndarray] = [None] * len(items)
+        for bucket in length_buckets([len(p) + len(a) for p, a in pairs], SCORE_BATCH):
+            batch = make_batch([pairs[i] for i in bucket], bucket, self.pad_id)
+            logprobs = np.array(mx.stop_gradient(token_logprobs(self.model, batch)))
+            mask = np.array(batch.mask) > 0
+            for row, i in enumerate(bucket):
+                out[i] = logprobs[row][mask[row]]
+        return out
+
+    def generate(self, questions: Sequence[str], max_new_tokens: int) -> list[str]:
+        from mlx_lm.generate import batch_generate
+
+        prompts = [self.prompter.prompt_ids(q) for q in questions]
+        answers: list[str] = []
+        for start in range(0, len(prompts), GENERATE_BATCH):
+            chunk = prompts[start : start + GENERATE_BATCH]
+            result = batch_generate(self.model, self.tokenizer, chunk, max_tokens=max_new_tokens)
+            answers += [text.strip() for text in result.texts]
+        return answers
+
+    def close(self) -> None:
+        self.model = None

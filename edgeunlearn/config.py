@@ -1,0 +1,145 @@
+"""Run configuration: frozen dataclasses with defaults and help, loaded from YAML/TOML recipes.
+
+The command line wins over the recipe; unknown keys in a recipe are an error, never dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from edgeunlearn.errors import UserError
+
+DEFAULT_LLAMACPP_TYPES = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K")
+ALL_PROJECTIONS = (
+    "self_attn.q_proj",
+    "self_attn.k_proj",
+    "self_attn.v_proj",
+    "self_attn.o_proj",
+    "mlp.gate_proj",
+    "mlp.up_proj",
+    "mlp.down_proj",
+)
+
+
+def _opt(default, help: str):
+    if isinstance(default, (list, dict, tuple)):
+        return field(default_factory=lambda: default, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = _opt(40, "optimizer steps")
+    batch_size: int = _opt(4, "sequences per micro-batch (forget and retain each)")
+    grad_accum: int = _opt(1, "micro-batches per optimizer step")
+    learning_rate: float = _opt(2e-4, "AdamW learning rate")
+    weight_decay: float = _opt(0.0, "AdamW weight decay")
+    lora_rank: int = _opt(8, "LoRA rank")
+    lora_scale: float = _opt(20.0, "LoRA scale (mlx-lm's `scale`, not alpha)")
+    lora_dropout: float = _opt(0.0, "LoRA dropout")
+    lora_layers: int = _opt(-1, "how many of the last transformer blocks get LoRA (-1: all)")
+    lora_keys: tuple[str, ...] = _opt(ALL_PROJECTIONS, "projections that get LoRA")
+    checkpoint_every: int = _opt(0, "save the adapter every N steps (0: only at the end)")
+
+
+@dataclass(frozen=True)
+class MethodArgs:
+    beta: float = _opt(0.1, "NPO inverse temperature β")
+    retain_weight: float = _opt(1.0, "weight of the retain NLL term")
+
+
+@dataclass(frozen=True)
+class QuantizeConfig:
+    types: tuple[str, ...] = _opt(DEFAULT_LLAMACPP_TYPES, "llama.cpp types (the base's own type is added)")
+    mlx_bits: tuple[int, ...] = _opt((8, 4), "MLX affine quantization bit widths")
+    base_type: bool = _opt(True, "add the base GGUF's own type (grid alignment check)")
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    max_new_tokens: int = _opt(32, "greedy answer length")
+    rouge_threshold: float = _opt(0.5, "ROUGE-L recall that counts as knowing an item without keywords")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: str = _opt("default", "model folder, GGUF file, or `default`")
+    forget: str = _opt("demo:forget", "forget set file (or demo:forget)")
+    retain: str | None = _opt("demo:retain", "retain set file (or demo:retain)")
+    method: str = _opt("npo_gd", "unlearning method")
+    seed: int = _opt(0, "random seed")
+    train: TrainConfig = field(default_factory=TrainConfig)
+    method_args: MethodArgs = field(default_factory=MethodArgs)
+    quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
+    check: CheckConfig = field(default_factory=CheckConfig)
+
+
+def load_recipe(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"recipe not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+    except Exception as exc:
+        raise UserError(f"recipe {path} is not valid {path.suffix[1:].upper() or 'YAML'}: {exc}".splitlines()[0]) from exc
+    if not isinstance(data, dict):
+        raise UserError(f"recipe {path} must be a mapping of settings")
+    return data
+
+
+def build(cls, values: dict, where: str = "recipe"):
+    """Make a (nested) config dataclass from a dict, refusing unknown keys and wrong shapes."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise UserError(f"unknown {where} key {unknown[0]!r}: valid keys are {', '.join(known)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        default = known[name].default_factory() if known[name].default_factory is not dataclasses.MISSING else known[name].default
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, dict):
+                raise UserError(f"{where} key {name!r} must be a mapping")
+            kwargs[name] = build(type(default), value, f"{where} {name}")
+        else:
+            kwargs[name] = _coerce(value, default, f"{where} key {name!r}")
+    return cls(**kwargs)
+
+
+def _coerce(value, default, where: str):
+    if isinstance(default, tuple):
+        value = value.split(",") if isinstance(value, str) else value
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{where} must be a list")
+        return tuple(value)
+    if isinstance(default, bool) or default is None or isinstance(default, str):
+        return value
+    try:
+        return type(default)(value)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{where} must be a {type(default).__name__}, got {value!r}") from exc
+
+
+def resolve(recipe: str | Path | None, overrides: dict) -> RunConfig:
+    """Recipe values, then command-line overrides (None means 'not given')."""
+    values = load_recipe(recipe) if recipe else {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        section, _, name = key.rpartition(".")
+        target = values.setdefault(section, {}) if section else values
+        target[name] = value
+    return build(RunConfig, values)
+
+
+def to_dict(config) -> dict:
+    return dataclasses.asdict(config)

@@ -1,0 +1,47 @@
+"""Unlearning methods: each is a loss function in a registry, one file per method named by its key.
+
+A loss takes `(model, batches, args)` where `batches` has "forget" (and "retain" when the method needs
+it) and returns `(loss, ntoks)`. `needs_reference` asks the trainer to compute the base model's
+summed answer NLL per forget item once, before training, with LoRA switched off.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+from edgeunlearn.registry import Registry
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    loss: Callable
+    summary: str
+    needs_retain: bool = False
+    needs_reference: bool = False
+
+
+METHODS: Registry[Method] = Registry("method")
+_MODULES = ("ga", "gd", "npo", "npo_gd")
+
+
+def register(method: Method) -> Method:
+    return METHODS.register(method.name, method)
+
+
+def get_method(name: str) -> Method:
+    load_all()
+    return METHODS.get(name)
+
+
+def method_names() -> list[str]:
+    load_all()
+    return METHODS.names()
+
+
+def load_all() -> None:
+    """Import each method module once; they register themselves (imports mlx)."""
+    for module in _MODULES:
+        importlib.import_module(f"edgeunlearn.methods.{module}")

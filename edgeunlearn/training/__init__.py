@@ -1,0 +1,1 @@
+"""LoRA unlearning in MLX: batching, the training loop, and its progress callback."""

@@ -1,0 +1,53 @@
+"""Token batches for MLX: right-padded prompt+answer sequences with a mask on answer targets only."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+
+@dataclass
+class Batch:
+    """One padded batch. `inputs`/`targets`: (B, T) int32; `mask`: (B, T) float32, 1 on answer targets.
+    `index` maps rows back to items (for per-item reference values such as ℓref)."""
+
+    inputs: object
+    targets: object
+    mask: object
+    index: list[int]
+    ref_nll: object = None  # (B,) base model's summed answer NLL, for reference-relative methods
+
+
+def make_batch(pairs: Sequence[tuple[list[int], list[int]]], index: Sequence[int], pad_id: int = 0) -> Batch:
+    import mlx.core as mx
+    import numpy as np
+
+    seqs = [p + a for p, a in pairs]
+    width = max(len(s) for s in seqs) - 1
+    inputs = np.full((len(seqs), width), pad_id, dtype=np.int32)
+    targets = np.full((len(seqs), width), pad_id, dtype=np.int32)
+    mask = np.zeros((len(seqs), width), dtype=np.float32)
+    for row, ((prompt, answer), seq) in enumerate(zip(pairs, seqs)):
+        inputs[row, : len(seq) - 1] = seq[:-1]
+        targets[row, : len(seq) - 1] = seq[1:]
+        mask[row, len(prompt) - 1 : len(seq) - 1] = 1.0  # positions whose next token is an answer token
+    return Batch(mx.array(inputs), mx.array(targets), mx.array(mask), list(index))
+
+
+def length_buckets(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped by similar length so batches carry little padding."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def endless_batches(
+    pairs: Sequence[tuple[list[int], list[int]]], batch_size: int, seed: int, pad_id: int = 0
+) -> Iterator[Batch]:
+    """Length-bucketed batches in a fresh seeded order each epoch, forever."""
+    rng = random.Random(seed)
+    buckets = length_buckets([len(p) + len(a) for p, a in pairs], batch_size)
+    while True:
+        rng.shuffle(buckets)
+        for bucket in buckets:
+            yield make_batch([pairs[i] for i in bucket], bucket, pad_id)

@@ -1,0 +1,118 @@
+"""The LoRA unlearning loop: a method's loss, length-bucketed batches, gradient accumulation,
+seeded order, adapter checkpoints, and progress through a callback."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from edgeunlearn.config import MethodArgs, TrainConfig
+from edgeunlearn.data import QAItem
+from edgeunlearn.errors import UserError
+from edgeunlearn.methods import Method
+from edgeunlearn.training.batching import endless_batches, length_buckets, make_batch
+from edgeunlearn.training.callbacks import SILENT, Progress
+
+ADAPTER_FILE = "adapters.safetensors"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    steps: int
+    seconds: float
+    step_seconds_median: float
+    final_loss: float
+    losses: tuple[float, ...]
+
+
+def train(
+    backend,
+    method: Method,
+    forget: Sequence[QAItem],
+    retain: Sequence[QAItem] | None,
+    cfg: TrainConfig,
+    args: MethodArgs,
+    seed: int,
+    adapter_dir: Path,
+    progress: Progress = SILENT,
+) -> TrainResult:
+    import mlx.core as mx
+    import mlx.nn as nn
+    import mlx.optimizers as optim
+
+    if method.needs_retain and not retain:
+        raise UserError(f"method {method.name!r} needs retain data: pass --retain FILE or pick ga/npo")
+    mx.random.seed(seed)
+    backend.add_lora(cfg.lora_rank, cfg.lora_scale, cfg.lora_dropout, cfg.lora_keys, cfg.lora_layers)
+    forget_pairs = [backend.prompter.pair(i) for i in forget]
+    ref_nll = _reference_nll(backend, forget_pairs) if method.needs_reference else None
+    streams = {"forget": endless_batches(forget_pairs, cfg.batch_size, seed, backend.pad_id)}
+    if method.needs_retain:
+        retain_pairs = [backend.prompter.pair(i) for i in retain]
+        streams["retain"] = endless_batches(retain_pairs, cfg.batch_size, seed + 1, backend.pad_id)
+
+    model = backend.model
+    model.train()
+    optimizer = optim.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    loss_and_grad = nn.value_and_grad(model, lambda m, b: method.loss(m, b, args)[0])
+
+    progress.stage("train", cfg.steps)
+    losses, step_times, start = [], [], time.perf_counter()
+    for step in range(1, cfg.steps + 1):
+        t0 = time.perf_counter()
+        loss, grads = _accumulate(loss_and_grad, model, streams, ref_nll, cfg.grad_accum)
+        optimizer.update(model, grads)
+        mx.eval(model.trainable_parameters(), optimizer.state, loss)
+        step_times.append(time.perf_counter() - t0)
+        losses.append(float(loss))
+        progress.advance(f"loss {losses[-1]:.3f}", step=step, loss=losses[-1])
+        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+            save_adapter(model, adapter_dir / f"{step:06d}_{ADAPTER_FILE}")
+    model.eval()
+    save_adapter(model, adapter_dir / ADAPTER_FILE)
+    median = float(np.median(step_times)) if step_times else 0.0
+    return TrainResult(cfg.steps, time.perf_counter() - start, median, losses[-1] if losses else 0.0, tuple(losses))
+
+
+def _accumulate(loss_and_grad, model, streams, ref_nll, micro_batches: int):
+    """Average loss and gradients over `micro_batches` draws from each stream."""
+    import mlx.core as mx
+    from mlx.utils import tree_map
+
+    total_loss, total_grads = 0.0, None
+    for _ in range(micro_batches):
+        batches = {name: next(stream) for name, stream in streams.items()}
+        if ref_nll is not None:
+            batches["forget"].ref_nll = ref_nll[mx.array(batches["forget"].index)]
+        loss, grads = loss_and_grad(model, batches)
+        total_loss = total_loss + loss
+        total_grads = grads if total_grads is None else tree_map(mx.add, total_grads, grads)
+    if micro_batches == 1:
+        return total_loss, total_grads
+    return total_loss / micro_batches, tree_map(lambda g: g / micro_batches, total_grads)
+
+
+def _reference_nll(backend, pairs, batch_size: int = 16):
+    """ℓref per forget item: the base model's summed answer NLL, computed once with LoRA off. (N,)"""
+    import mlx.core as mx
+
+    from edgeunlearn.methods.terms import sequence_nll
+
+    values = np.zeros(len(pairs), dtype=np.float32)
+    with backend.lora_disabled():
+        for bucket in length_buckets([len(p) + len(a) for p, a in pairs], batch_size):
+            batch = make_batch([pairs[i] for i in bucket], bucket, backend.pad_id)
+            values[bucket] = np.array(mx.stop_gradient(sequence_nll(backend.model, batch)))
+    return mx.array(values)
+
+
+def save_adapter(model, path: Path) -> None:
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mx.save_safetensors(str(path), dict(tree_flatten(model.trainable_parameters())))
