@@ -26,8 +26,8 @@ class Prompter:
     def prompt_ids(self, question: str) -> list[int]:
         if self.has_chat_template:
             messages = [{"role": "user", "content": question}]
-            ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-            return list(ids["input_ids"] if isinstance(ids, dict) else ids)
+            text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            return self.tokenizer.encode(text, add_special_tokens=False)
         return self.tokenizer.encode(FALLBACK_TEMPLATE.format(question=question), add_special_tokens=False)
 
     def answer_ids(self, answer: str) -> list[int]:

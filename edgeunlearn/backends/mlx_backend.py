@@ -110,3 +110,15 @@ class MLXBackend:
 
     def close(self) -> None:
         self.model = None
+
+
+def open_mlx(model_dir: Path, weights: dict[str, np.ndarray] | None = None, bits: int | None = None) -> MLXBackend:
+    """A fresh MLX model from `model_dir`, optionally with other (e.g. fused) weights, optionally quantized."""
+    import mlx.core as mx
+
+    backend = MLXBackend(model_dir)
+    if weights is not None:
+        backend.model.load_weights([(k, mx.array(v)) for k, v in weights.items()])
+    if bits is not None:
+        backend.quantize(bits)
+    return backend

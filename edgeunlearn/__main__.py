@@ -1,0 +1,3 @@
+from edgeunlearn.cli import main
+
+main()

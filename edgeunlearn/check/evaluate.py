@@ -1,0 +1,94 @@
+"""Run one variant (any backend) over the forget and retain sets: greedy answer, verdict, log-prob."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from edgeunlearn.check.judge import Judge
+from edgeunlearn.data import QAItem
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    question: str
+    expected: str
+    generated: str
+    knows: bool
+    rule: str
+    rouge_l_recall: float
+    mean_logprob: float
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """A model to check. `open` builds its backend only when its turn comes (one in memory at a time)."""
+
+    name: str
+    model: str  # "base" or "unlearned"
+    family: str  # "mlx" or "llama.cpp"
+    qtype: str  # "fp32", "F16", "Q4_K_M", "MLX-4bit", ...
+    open: Callable[[], object] = field(compare=False, repr=False)
+    file: str | None = None
+    tensor_types: dict | None = None
+    grid_match: float | None = None
+
+
+@dataclass
+class VariantResult:
+    spec: VariantSpec
+    forget: list[ItemResult]
+    retain: list[ItemResult]
+    seconds: float
+
+    @property
+    def forget_known(self) -> float:
+        return share(self.forget)
+
+    @property
+    def retain_known(self) -> float:
+        return share(self.retain)
+
+    def to_dict(self) -> dict:
+        s = self.spec
+        return {
+            "name": s.name, "model": s.model, "family": s.family, "type": s.qtype, "file": s.file,
+            "tensor_types": s.tensor_types, "grid_match": s.grid_match, "seconds": round(self.seconds, 2),
+            "forget_known": self.forget_known, "retain_known": self.retain_known,
+            "forget_mean_logprob": mean_logprob(self.forget), "retain_mean_logprob": mean_logprob(self.retain),
+            "forget_items": [asdict(r) for r in self.forget], "retain_items": [asdict(r) for r in self.retain],
+        }
+
+
+def share(results: Sequence[ItemResult]) -> float | None:
+    return sum(r.knows for r in results) / len(results) if results else None
+
+
+def mean_logprob(results: Sequence[ItemResult]) -> float | None:
+    return float(np.mean([r.mean_logprob for r in results])) if results else None
+
+
+def evaluate_items(backend, items: Sequence[QAItem], judge: Judge, max_new_tokens: int) -> list[ItemResult]:
+    if not items:
+        return []
+    answers = backend.generate([i.question for i in items], max_new_tokens)
+    logprobs = backend.score(items)
+    results = []
+    for item, answer, lp in zip(items, answers, logprobs):
+        v = judge.verdict(item, answer)
+        results.append(ItemResult(item.question, item.answer, answer, v.knows, v.rule, v.rouge_l_recall, float(lp.mean())))
+    return results
+
+
+def evaluate_variant(spec: VariantSpec, forget, retain, judge: Judge, max_new_tokens: int) -> VariantResult:
+    start = time.perf_counter()
+    backend = spec.open()
+    try:
+        f = evaluate_items(backend, forget, judge, max_new_tokens)
+        r = evaluate_items(backend, retain, judge, max_new_tokens)
+    finally:
+        backend.close()
+    return VariantResult(spec, f, r, time.perf_counter() - start)

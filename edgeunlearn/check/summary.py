@@ -1,0 +1,64 @@
+"""From per-variant results to the figures people read: knowledge kept, recovery, grid alignment."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from edgeunlearn.check.evaluate import VariantResult
+
+FULL_PRECISION = ("fp32", "F32", "F16", "BF16")
+
+
+def full_precision(results: Sequence[VariantResult], model: str, family: str) -> VariantResult | None:
+    """The full-precision variant of `model` in `family`, else in any family."""
+    matches = [r for r in results if r.spec.model == model and r.spec.qtype in FULL_PRECISION]
+    same_family = [r for r in matches if r.spec.family == family]
+    return (same_family or matches or [None])[0]
+
+
+def recovery(variant: VariantResult, unlearned_fp: VariantResult, base_fp: VariantResult | None) -> dict:
+    """Items the base knew and the unlearned model forgot at full precision, that `variant` knows again."""
+    forgotten = [
+        i
+        for i, item in enumerate(unlearned_fp.forget)
+        if not item.knows and (base_fp is None or base_fp.forget[i].knows)
+    ]
+    recovered = [i for i in forgotten if variant.forget[i].knows]
+    return {
+        "forgotten_at_full_precision": len(forgotten),
+        "recovered": len(recovered),
+        "recovery_rate": len(recovered) / len(forgotten) if forgotten else None,
+        "recovered_questions": [variant.forget[i].question for i in recovered],
+    }
+
+
+def summarize(results: Sequence[VariantResult], source_type: str | None) -> dict:
+    rows = []
+    for r in results:
+        row = r.to_dict()
+        base_fp = full_precision(results, "base", r.spec.family)
+        if base_fp is not None and r is not base_fp:
+            row["forget_kept_vs_base"] = _ratio(r.forget_known, base_fp.forget_known)
+            row["retain_kept_vs_base"] = _ratio(r.retain_known, base_fp.retain_known)
+        unlearned_fp = full_precision(results, r.spec.model, r.spec.family)
+        if r.spec.model != "base" and unlearned_fp is not None and r is not unlearned_fp:
+            row.update(recovery(r, unlearned_fp, base_fp))
+        rows.append(row)
+    return {"source_type": source_type, "grid": grid_summary(results, source_type), "variants": rows}
+
+
+def grid_summary(results: Sequence[VariantResult], source_type: str | None) -> dict:
+    """Which types reproduce the base's own grid: re-quantizing there snaps small updates back onto it."""
+    if not source_type or source_type in FULL_PRECISION:
+        return {"base_from_quantized_gguf": False, "note": "the base is full precision: no grid to snap back to"}
+    match = {r.spec.qtype: r.spec.grid_match for r in results if r.spec.model == "base" and r.spec.grid_match is not None}
+    shared = sorted(t for t, m in match.items() if m >= 0.99)
+    note = (
+        f"the base came from a {source_type} GGUF; {', '.join(shared) or 'no swept type'} "
+        f"reproduce{'s' if len(shared) == 1 else ''} its weights exactly, so small unlearning updates can round back to the base there"
+    )
+    return {"base_from_quantized_gguf": True, "source_type": source_type, "shares_grid": shared, "match": match, "note": note}
+
+
+def _ratio(value: float | None, base: float | None) -> float | None:
+    return value / base if value is not None and base else None

@@ -1,0 +1,52 @@
+"""Options shared by every command (one vocabulary), and the error-to-exit-code mapping."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from edgeunlearn.cli.ui import fail
+from edgeunlearn.errors import RunError, UserError
+
+ModelOpt = typer.Option(None, "--model", help="model folder, GGUF file, or `default` (SmolLM2-135M-Instruct)")
+ForgetOpt = typer.Option(None, "--forget", help="forget set: .jsonl/.json/.csv or a saved datasets folder")
+RetainOpt = typer.Option(None, "--retain", help="retain set, same formats")
+MethodOpt = typer.Option(None, "--method", help="unlearning method (ga, gd, npo, npo_gd)")
+SeedOpt = typer.Option(None, "--seed", help="random seed")
+StepsOpt = typer.Option(None, "--steps", help="optimizer steps")
+TypesOpt = typer.Option(None, "--types", help="comma-separated llama.cpp quantization types, e.g. Q8_0,Q4_K_M")
+ConfigOpt = typer.Option(None, "--config", help="recipe (YAML or TOML) to start from")
+OutOpt = typer.Option(None, "--out", help="run folder to create (must not exist)")
+
+OptPath = Optional[Path]
+OptStr = Optional[str]
+OptInt = Optional[int]
+
+
+def reports_errors(command):
+    """Bad input → one line on stderr, exit 2; a failed run → exit 1. Nothing else escapes."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except UserError as exc:
+            fail(str(exc))
+            raise typer.Exit(2) from None
+        except RunError as exc:
+            fail(str(exc))
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            fail("interrupted: nothing was written to --out")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def overrides(**values) -> dict:
+    """Command-line values keyed by their config path (None: not given)."""
+    keys = {"steps": "train.steps", "types": "quantize.types"}
+    return {keys.get(k, k): (str(v) if isinstance(v, Path) else v) for k, v in values.items()}

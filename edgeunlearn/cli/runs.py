@@ -1,0 +1,100 @@
+"""Commands that train: `demo`, `run RECIPE`, `unlearn`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from edgeunlearn.cli import common as c
+from edgeunlearn.cli.ui import RichProgress, console, show_base_knowledge, show_results
+
+
+def _full_run(recipe: Path | None, out: Path | None, prefix: str, **values) -> None:
+    from edgeunlearn import config
+    from edgeunlearn.pipeline.inputs import prepare
+    from edgeunlearn.pipeline.spine import run_spine
+    from edgeunlearn.runs import check_out_free, default_out, run_folder
+
+    cfg = config.resolve(recipe, c.overrides(**values))
+    out = out or default_out(prefix)
+    check_out_free(out)
+    inputs = prepare(cfg)
+    progress = _DemoProgress()
+    start = time.perf_counter()
+    try:
+        with run_folder(out) as folder:
+            summary = run_spine(cfg, inputs, folder, progress)
+            show_results(summary, folder)
+    finally:
+        progress.close()
+    console.print(f"[green]done[/] in {time.perf_counter() - start:.0f} s → {out}/results.json")
+
+
+class _DemoProgress(RichProgress):
+    """Shows the base model's knowledge as soon as it is measured, before unlearning starts."""
+
+    def variant(self, result) -> None:
+        if result.spec.model == "base" and result.spec.qtype == "F16":
+            show_base_knowledge(result)
+        super().variant(result)
+
+
+def demo(out: c.OptPath = c.OutOpt, seed: c.OptInt = c.SeedOpt, steps: c.OptInt = c.StepsOpt) -> None:
+    """The whole loop on the embedded SmolLM2 and demo data: unlearn → GGUF → quantize → check."""
+    _full_run(None, out, "demo", seed=seed, steps=steps)
+
+
+def run(
+    recipe: Path = typer.Argument(..., help="recipe file (YAML or TOML)"),
+    out: c.OptPath = c.OutOpt,
+    model: c.OptStr = c.ModelOpt,
+    forget: c.OptPath = c.ForgetOpt,
+    retain: c.OptPath = c.RetainOpt,
+    method: c.OptStr = c.MethodOpt,
+    seed: c.OptInt = c.SeedOpt,
+    steps: c.OptInt = c.StepsOpt,
+    types: c.OptStr = c.TypesOpt,
+) -> None:
+    """Run a recipe end to end; command-line options override the recipe."""
+    _full_run(recipe, out, Path(recipe).stem, model=model, forget=forget, retain=retain, method=method,
+              seed=seed, steps=steps, types=types)
+
+
+def unlearn(
+    model: c.OptStr = c.ModelOpt,
+    forget: c.OptPath = c.ForgetOpt,
+    retain: c.OptPath = c.RetainOpt,
+    method: c.OptStr = c.MethodOpt,
+    seed: c.OptInt = c.SeedOpt,
+    steps: c.OptInt = c.StepsOpt,
+    config_path: c.OptPath = c.ConfigOpt,
+    out: c.OptPath = c.OutOpt,
+) -> None:
+    """Train a LoRA adapter that unlearns the forget set (no export, no check)."""
+    from edgeunlearn import config
+    from edgeunlearn.backends.mlx_backend import MLXBackend
+    from edgeunlearn.pipeline.inputs import prepare
+    from edgeunlearn.pipeline.spine import train_adapter
+    from edgeunlearn.runs import check_out_free, default_out, run_folder, write_manifest
+
+    cfg = config.resolve(config_path, c.overrides(model=model, forget=forget, retain=retain, method=method,
+                                                  seed=seed, steps=steps))
+    out = out or default_out("unlearn")
+    check_out_free(out)
+    inputs = prepare(cfg)
+    progress = RichProgress()
+    try:
+        with run_folder(out) as folder:
+            write_manifest(folder, "unlearn", config.to_dict(cfg), inputs.data_sha256, cfg.seed)
+            result = train_adapter(cfg, inputs, MLXBackend(inputs.model.mlx_dir), folder, progress)
+    finally:
+        progress.close()
+    console.print(f"[green]adapter[/] → {out}/adapter  ({result.steps} steps, {result.seconds:.0f} s, "
+                  f"{result.step_seconds_median:.2f} s/step, final loss {result.final_loss:.3f})")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (demo, run, unlearn):
+        app.command(command.__name__)(c.reports_errors(command))

@@ -1,0 +1,113 @@
+"""All Rich output: progress for long stages, one line per checked variant, the results table."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichBar
+from rich.table import Table
+
+from edgeunlearn.training.callbacks import Progress
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+
+def fail(message: str) -> None:
+    errors.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+
+
+class RichProgress(Progress):
+    """Bars for stages with a known length, a printed line otherwise."""
+
+    def __init__(self):
+        self.bar: RichBar | None = None
+        self.task = None
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        self._close()
+        if total:
+            self.bar = RichBar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                               TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console,
+                               disable=not sys.stdout.isatty())
+            self.bar.start()
+            self.task = self.bar.add_task(name, total=total, detail="")
+        console.print(f"[bold cyan]▸ {name}[/]")
+
+    def advance(self, detail: str = "", **metrics) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, detail=detail)
+
+    def variant(self, result) -> None:
+        f, r = result.forget, result.retain
+        line = (f"  {result.spec.name:<24} forget {sum(i.knows for i in f)}/{len(f)} known"
+                f"   retain {sum(i.knows for i in r)}/{len(r)} known   ({result.seconds:.1f} s)")
+        console.print(line) if self.bar is None else self.bar.console.print(line)
+        self.advance(result.spec.name)
+
+    def note(self, message: str) -> None:
+        console.print(f"[yellow]note:[/] {message}")
+
+    def close(self) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.0f}%"
+
+
+def _held(types: dict | None) -> str:
+    if not types:
+        return "–"
+    quantized = {k: v for k, v in types.items() if k not in ("F32",)}
+    return " ".join(f"{k}×{v}" for k, v in quantized.items())
+
+
+def results_table(summary: dict) -> Table:
+    table = Table(title="Knowledge kept per variant (share of items whose greedy answer still has the fact)")
+    for column in ("variant", "family", "tensors held", "forget known", "retain known",
+                   "forget vs base", "retain vs base", "recovered"):
+        table.add_column(column, justify="left" if column in ("variant", "family", "tensors held") else "right")
+    for row in summary["variants"]:
+        recovered = "–"
+        if row.get("forgotten_at_full_precision"):
+            recovered = f"{row['recovered']}/{row['forgotten_at_full_precision']} ({_pct(row['recovery_rate'])})"
+        table.add_row(row["name"], row["family"], _held(row.get("tensor_types")), _pct(row["forget_known"]),
+                      _pct(row["retain_known"]), _pct(row.get("forget_kept_vs_base")),
+                      _pct(row.get("retain_kept_vs_base")), recovered)
+    return table
+
+
+def show_results(summary: dict, folder: Path | None = None) -> None:
+    """Print the table and grid note; also save them as results.txt beside results.json."""
+    table = results_table(summary)
+    grid = summary.get("grid", {}).get("note")
+    console.print(table)
+    if grid:
+        console.print(f"[bold]grid:[/] {grid}")
+    if folder is not None:
+        recorder = Console(record=True, width=160, file=io.StringIO())
+        recorder.print(table)
+        if grid:
+            recorder.print(f"grid: {grid}")
+        (Path(folder) / "results.txt").write_text(recorder.export_text())
+
+
+def show_base_knowledge(result) -> None:
+    """The base model's answers, shown before any unlearning: what there is to forget."""
+    table = Table(title=f"What the base model knows ({result.spec.name})")
+    for column in ("set", "question", "base answer", "known"):
+        table.add_column(column)
+    for name, items in (("forget", result.forget), ("retain", result.retain)):
+        for item in items:
+            table.add_row(name, item.question, item.generated[:70], "yes" if item.knows else "no")
+    console.print(table)

@@ -1,0 +1,1 @@
+"""The spine, unlearn → export → quantize → check, as steps the CLI commands call."""

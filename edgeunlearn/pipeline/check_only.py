@@ -1,0 +1,60 @@
+"""`edgeunlearn check`: the forgetting check on models a user already has, with no training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeunlearn.check.evaluate import VariantSpec
+from edgeunlearn.config import CheckConfig, QuantizeConfig, RunConfig
+from edgeunlearn.pipeline.inputs import Inputs, load_sets, quant_plan
+from edgeunlearn.pipeline.spine import check_variants
+from edgeunlearn.pipeline.variants import gguf_spec, quantized_specs
+from edgeunlearn.runs import write_json, write_manifest
+from edgeunlearn.training.callbacks import Progress
+
+
+def model_specs(role: str, spec: str, types: list[str], folder: Path, progress: Progress) -> list[VariantSpec]:
+    """The model as given, plus its quantizations. A model folder is checked in MLX and exported first."""
+    import gguf
+    from transformers import AutoTokenizer
+
+    from edgeunlearn.backends.llamacpp_backend import tokenizer_for
+    from edgeunlearn.backends.mlx_backend import MLXBackend
+    from edgeunlearn.export import export_gguf
+    from edgeunlearn.models.gguf_import import source_type
+    from edgeunlearn.models.resolve import resolve_model
+
+    source = resolve_model(spec)
+    out_dir = folder / "gguf"
+    if source.gguf is not None:
+        tokenizer = tokenizer_for(source.gguf)
+        qtype = source_type(gguf.GGUFReader(str(source.gguf)))
+        specs = [gguf_spec(f"{role} {qtype}", role, source.gguf, tokenizer, qtype)]
+        return specs + quantized_specs(role, source.gguf, types, out_dir, tokenizer, progress)
+    tokenizer = AutoTokenizer.from_pretrained(str(source.mlx_dir))
+    backend = MLXBackend(source.mlx_dir)
+    f16 = export_gguf(backend.weights(), source.mlx_dir, out_dir / f"{role}-F16.gguf", None)
+    specs = [VariantSpec(f"{role} MLX fp32", role, "mlx", "fp32", lambda: backend),
+             gguf_spec(f"{role} F16", role, f16, tokenizer, "F16")]
+    return specs + quantized_specs(role, f16, types, out_dir, tokenizer, progress)
+
+
+def run_check(model: str, base: str | None, forget: Path, retain: Path | None, types: str | None,
+              max_new_tokens: int, folder: Path, progress: Progress) -> dict:
+    from edgeunlearn.check.summary import summarize
+
+    quant = QuantizeConfig(types=tuple(types.split(",")) if types else (), mlx_bits=(), base_type=False)
+    cfg = RunConfig(model=model, forget=str(forget), retain=str(retain) if retain else None,
+                    quantize=quant, check=CheckConfig(max_new_tokens=max_new_tokens))
+    wanted, _ = quant_plan(cfg, None)
+    forget_items, retain_items, hashes = load_sets(cfg.forget, cfg.retain)
+    write_manifest(folder, "check", {"model": model, "base": base, "types": wanted}, hashes, None)
+    progress.stage("prepare variants")
+    specs = model_specs("base", base, wanted, folder, progress) if base else []
+    specs += model_specs("model", model, wanted, folder, progress)
+    inputs = Inputs(None, forget_items, retain_items, wanted, [], hashes)
+    progress.stage("check", len(specs))
+    results = check_variants(specs, inputs, cfg, progress)
+    summary = summarize(results, None)
+    write_json(folder / "results.json", summary)
+    return summary

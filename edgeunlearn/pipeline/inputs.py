@@ -1,0 +1,71 @@
+"""Everything a run needs, validated before any slow work starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from edgeunlearn.config import RunConfig
+from edgeunlearn.data import QAItem, data_digest, load_items
+from edgeunlearn.errors import UserError
+from edgeunlearn.models.resolve import ModelSource, resolve_model
+
+DEMO_PREFIX = "demo:"
+
+
+def data_path(spec: str) -> Path:
+    """A data file path; `demo:forget` / `demo:retain` name the embedded demo sets."""
+    if spec.startswith(DEMO_PREFIX):
+        name = spec.removeprefix(DEMO_PREFIX)
+        path = Path(str(resources.files("edgeunlearn.data") / "demo" / f"{name}.jsonl"))
+        if not path.exists():
+            raise UserError(f"unknown demo set {spec!r}: use demo:forget or demo:retain")
+        return path
+    return Path(spec).expanduser()
+
+
+@dataclass(frozen=True)
+class Inputs:
+    model: ModelSource
+    forget: list[QAItem]
+    retain: list[QAItem]
+    llama_types: list[str]
+    mlx_bits: list[int]
+    data_sha256: dict[str, str]
+
+
+def load_sets(forget: str, retain: str | None) -> tuple[list[QAItem], list[QAItem], dict[str, str]]:
+    forget_path = data_path(forget)
+    items = load_items(forget_path, "forget")
+    hashes = {"forget": data_digest(forget_path)}
+    kept: list[QAItem] = []
+    if retain:
+        retain_path = data_path(retain)
+        kept = load_items(retain_path, "retain")
+        hashes["retain"] = data_digest(retain_path)
+    return items, kept, hashes
+
+
+def quant_plan(cfg: RunConfig, source_type: str | None) -> tuple[list[str], list[int]]:
+    from edgeunlearn.quantize.llamacpp import validate_types
+    from edgeunlearn.quantize.mlx_affine import validate_bits
+
+    types = list(cfg.quantize.types)
+    if cfg.quantize.base_type and source_type and source_type not in ("F16", "F32", "BF16"):
+        types.insert(0, source_type)
+    return validate_types(types), validate_bits(cfg.quantize.mlx_bits)
+
+
+def prepare(cfg: RunConfig, need_method: bool = True) -> Inputs:
+    if need_method:
+        from edgeunlearn.methods import get_method
+
+        method = get_method(cfg.method)
+        if method.needs_retain and not cfg.retain:
+            raise UserError(f"method {cfg.method!r} needs retain data: pass --retain FILE or pick ga/npo")
+    quant_plan(cfg, None)  # refuse bad types before the slow steps
+    forget, retain, hashes = load_sets(cfg.forget, cfg.retain)
+    model = resolve_model(cfg.model)
+    types, bits = quant_plan(cfg, model.source_type)
+    return Inputs(model, forget, retain, types, bits, hashes)

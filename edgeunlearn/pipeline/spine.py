@@ -1,0 +1,89 @@
+"""The whole loop on one model: unlearn with LoRA in MLX, export F16 GGUF, quantize, check every variant."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from edgeunlearn.check.evaluate import VariantResult, VariantSpec, evaluate_variant
+from edgeunlearn.check.judge import Judge
+from edgeunlearn.check.summary import summarize
+from edgeunlearn.config import RunConfig, to_dict
+from edgeunlearn.models.resolve import ModelSource, cache_root
+from edgeunlearn.pipeline.inputs import Inputs
+from edgeunlearn.pipeline.variants import gguf_spec, mlx_specs, quantized_specs
+from edgeunlearn.runs import write_json, write_manifest
+from edgeunlearn.training.callbacks import SILENT, Progress
+
+
+def base_export_dir(model: ModelSource) -> Path:
+    """Where the base model's F16 GGUF and its quantizations are cached, keyed by the weights' identity."""
+    files = sorted(model.mlx_dir.glob("*.safetensors"))
+    key = hashlib.sha256(str([(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]).encode())
+    return cache_root() / "exports" / f"{model.mlx_dir.name}-{key.hexdigest()[:12]}"
+
+
+def ensure_base_f16(model: ModelSource, backend) -> Path:
+    from edgeunlearn.export import export_gguf
+
+    path = base_export_dir(model) / "base-F16.gguf"
+    if not path.exists():
+        export_gguf(backend.weights(), model.mlx_dir, path, model.gguf)
+    return path
+
+
+def check_variants(specs: list[VariantSpec], inputs: Inputs, cfg: RunConfig, progress: Progress) -> list[VariantResult]:
+    judge = Judge(cfg.check.rouge_threshold)
+    results = []
+    for spec in specs:
+        results.append(evaluate_variant(spec, inputs.forget, inputs.retain, judge, cfg.check.max_new_tokens))
+        progress.variant(results[-1])
+    return results
+
+
+def train_adapter(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progress: Progress):
+    from edgeunlearn.methods import get_method
+    from edgeunlearn.pipeline.adapters import write_adapter_config
+    from edgeunlearn.training.trainer import train
+
+    method = get_method(cfg.method)
+    result = train(backend, method, inputs.forget, inputs.retain, cfg.train, cfg.method_args, cfg.seed,
+                   folder / "adapter", progress)
+    write_adapter_config(folder / "adapter", cfg)
+    return result
+
+
+def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress = SILENT) -> dict:
+    """Run everything into `folder`; returns the summary also written to results.json."""
+    from transformers import AutoTokenizer
+
+    from edgeunlearn.backends.mlx_backend import MLXBackend
+    from edgeunlearn.export import export_gguf
+    write_manifest(folder, "run", to_dict(cfg), inputs.data_sha256, cfg.seed, model_source=str(inputs.model.gguf or inputs.model.mlx_dir))
+    tokenizer = AutoTokenizer.from_pretrained(str(inputs.model.mlx_dir))
+    backend = MLXBackend(inputs.model.mlx_dir)
+    progress.stage("base model: export F16 GGUF")
+    base_f16 = ensure_base_f16(inputs.model, backend)
+    results = check_variants([gguf_spec("base F16", "base", base_f16, tokenizer, "F16")], inputs, cfg, progress)
+
+    result = train_adapter(cfg, inputs, backend, folder, progress)
+    backend.fuse_lora()
+    weights = backend.weights()
+    progress.stage("unlearned model: export F16 GGUF")
+    unlearned_f16 = export_gguf(weights, inputs.model.mlx_dir, folder / "gguf" / "unlearned-F16.gguf", inputs.model.gguf)
+    specs = [VariantSpec("unlearned MLX fp32", "unlearned", "mlx", "fp32", lambda: backend)]
+    specs.append(gguf_spec("unlearned F16", "unlearned", unlearned_f16, tokenizer, "F16"))
+    progress.stage("quantize", 2 * len(inputs.llama_types))
+    grid_source = inputs.model.gguf if inputs.model.source_type else None
+    specs += quantized_specs("base", base_f16, inputs.llama_types, base_f16.parent, tokenizer, progress, grid_source)
+    specs += quantized_specs("unlearned", unlearned_f16, inputs.llama_types, folder / "gguf", tokenizer, progress)
+    specs += mlx_specs("base", inputs.model.mlx_dir, inputs.mlx_bits)
+    specs += mlx_specs("unlearned", inputs.model.mlx_dir, inputs.mlx_bits, weights)
+    progress.stage("check", len(specs))
+    results += check_variants(specs, inputs, cfg, progress)
+
+    summary = summarize(results, inputs.model.source_type)
+    summary["training"] = {"method": cfg.method, "steps": result.steps, "seconds": round(result.seconds, 1),
+                           "step_seconds_median": round(result.step_seconds_median, 3), "losses": result.losses}
+    write_json(folder / "results.json", summary)
+    return summary

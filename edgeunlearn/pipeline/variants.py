@@ -1,0 +1,44 @@
+"""The variants a check runs: GGUF files (quantized here or given) and MLX models, each as a VariantSpec."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from edgeunlearn.check.evaluate import VariantSpec
+from edgeunlearn.training.callbacks import Progress
+
+
+def gguf_spec(name: str, model: str, path: Path, tokenizer, qtype: str, grid_source: Path | None = None) -> VariantSpec:
+    from edgeunlearn.backends.llamacpp_backend import LlamaCppBackend
+    from edgeunlearn.quantize.llamacpp import grid_match, tensor_types
+
+    match = grid_match(path, grid_source) if grid_source else None
+    opener = partial(LlamaCppBackend, path, tokenizer)
+    return VariantSpec(name, model, "llama.cpp", qtype, opener, str(path), tensor_types(path), match)
+
+
+def quantized_specs(
+    model: str, f16: Path, types: list[str], out_dir: Path, tokenizer, progress: Progress, grid_source: Path | None = None
+) -> list[VariantSpec]:
+    """Quantize `f16` to each type under `out_dir` (kept if already there) and describe each file."""
+    from edgeunlearn.quantize.llamacpp import quantize_gguf
+
+    specs = []
+    for qtype in types:
+        path = out_dir / f"{model}-{qtype}.gguf"
+        if not path.exists():
+            quantize_gguf(f16, path, qtype)
+        progress.advance(f"{model} {qtype}")
+        specs.append(gguf_spec(f"{model} {qtype}", model, path, tokenizer, qtype, grid_source))
+    return specs
+
+
+def mlx_specs(model: str, model_dir: Path, bits: list[int], weights=None) -> list[VariantSpec]:
+    from edgeunlearn.backends.mlx_backend import open_mlx
+    from edgeunlearn.quantize.mlx_affine import variant_name
+
+    return [
+        VariantSpec(f"{model} {variant_name(b)}", model, "mlx", variant_name(b), partial(open_mlx, model_dir, weights, b))
+        for b in bits
+    ]

@@ -1,0 +1,78 @@
+"""Run folders: built under a temporary name and renamed into place only when the run succeeds,
+so a failed or interrupted run leaves nothing half-written at `--out`."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+
+from edgeunlearn.errors import UserError
+
+PACKAGES = ("edgeunlearn", "mlx", "mlx-lm", "gguf", "llama-cpp-python", "numpy", "datasets", "transformers",
+            "tokenizers", "rouge-score", "typer", "rich")
+
+
+def default_out(prefix: str) -> Path:
+    return Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_out_free(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"output {out} already exists: choose another --out or remove it")
+
+
+@contextmanager
+def run_folder(out: Path):
+    """Yield a temporary folder beside `out`; rename it to `out` on success, delete it on failure."""
+    out = Path(out)
+    check_out_free(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        out.rmdir()  # empty, checked above
+    os.replace(tmp, out)
+
+
+def package_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def write_manifest(folder: Path, command: str, config: dict, data: dict[str, str], seed: int | None, **extra) -> None:
+    """config.json (resolved settings) and manifest.json (data hashes, versions, seed, machine)."""
+    from edgeunlearn.blas import status
+
+    (folder / "config.json").write_text(json.dumps(config, indent=2, default=str))
+    manifest = {
+        "command": command,
+        "seed": seed,
+        "data_sha256": data,
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "blas": status()[0],
+        **extra,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+
+
+def write_json(path: Path, value) -> None:
+    Path(path).write_text(json.dumps(value, indent=2, default=str))
