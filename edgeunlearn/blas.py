@@ -61,3 +61,9 @@ def reexec_with_openblas(argv: list[str] | None = None) -> None:
     env[_MARK] = "1"
     args = argv if argv is not None else [sys.executable, *sys.orig_argv[1:]]
     os.execve(args[0], args, env)
+
+
+if __name__ == "__main__":  # `python -m edgeunlearn.blas`: the library to preload, for scripts and `make test`
+    import sys as _sys
+
+    _sys.stdout.write((find_openblas() or "") + "\n")

@@ -1,0 +1,49 @@
+import json
+
+import pytest
+
+from conftest import write_jsonl
+from edgeunlearn.data import load_items
+from edgeunlearn.errors import UserError
+
+ROWS = [
+    {"question": "Q1?", "answer": "A one.", "keywords": ["one"], "topic": "x"},
+    {"question": "Q2?", "answer": "A two.", "paraphrased_answer": "Two it is."},
+]
+
+
+def test_jsonl_keeps_keywords_and_extra_fields(tmp_path):
+    items = load_items(write_jsonl(tmp_path / "f.jsonl", ROWS))
+    assert [i.question for i in items] == ["Q1?", "Q2?"]
+    assert items[0].keywords == ("one",) and items[1].keywords == ()
+    assert items[1].extra["paraphrased_answer"] == "Two it is."
+
+
+def test_json_csv_and_datasets_folder_give_the_same_items(tmp_path):
+    import datasets
+
+    (tmp_path / "f.json").write_text(json.dumps(ROWS))
+    (tmp_path / "f.csv").write_text("question,answer,keywords\nQ1?,A one.,one;uno\nQ2?,A two.,\n")
+    datasets.Dataset.from_list([{"question": r["question"], "answer": r["answer"]} for r in ROWS]).save_to_disk(
+        str(tmp_path / "saved")
+    )
+    for name in ("f.json", "f.csv", "saved"):
+        assert [i.answer for i in load_items(tmp_path / name)] == ["A one.", "A two."]
+    assert load_items(tmp_path / "f.csv")[0].keywords == ("one", "uno")
+
+
+def test_malformed_jsonl_names_the_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"question": "Q?", "answer": "A"}\n{"question": "Q2?", "answer": \n')
+    with pytest.raises(UserError, match="line 2"):
+        load_items(path, "forget")
+
+
+def test_missing_field_and_empty_set_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="item 1 lacks answer"):
+        load_items(write_jsonl(tmp_path / "m.jsonl", [{"question": "Q?"}]), "forget")
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(UserError, match="empty"):
+        load_items(tmp_path / "empty.jsonl", "forget")
+    with pytest.raises(UserError, match="not found"):
+        load_items(tmp_path / "nope.jsonl", "forget")

@@ -1,0 +1,110 @@
+"""Real MLX training, real GGUF files, real llama.cpp — on a tiny llama built in the test."""
+
+import json
+
+import numpy as np
+import pytest
+
+from edgeunlearn.backends.llamacpp_backend import LlamaCppBackend
+from edgeunlearn.backends.mlx_backend import MLXBackend
+from edgeunlearn.config import MethodArgs, TrainConfig
+from edgeunlearn.errors import UserError
+from edgeunlearn.export import export_gguf
+from edgeunlearn.methods import get_method
+from edgeunlearn.models.gguf_import import materialize
+from edgeunlearn.quantize.llamacpp import grid_match, quantize_gguf, tensor_types, validate_types
+from edgeunlearn.training.trainer import train
+
+STEPS = TrainConfig(steps=4, batch_size=2, learning_rate=1e-3, lora_rank=4, checkpoint_every=2)
+
+
+@pytest.fixture(scope="module")
+def tiny_f16(tiny_model, tmp_path_factory):
+    backend = MLXBackend(tiny_model)
+    return export_gguf(backend.weights(), tiny_model, tmp_path_factory.mktemp("gguf") / "tiny-F16.gguf", None)
+
+
+def _mean(scores):
+    return float(np.mean([s.mean() for s in scores]))
+
+
+def test_gradient_ascent_steps_lower_forget_logprob_and_lora_off_is_the_base(tiny_model, facts, tmp_path):
+    backend = MLXBackend(tiny_model)
+    before = backend.score(facts)
+    result = train(backend, get_method("ga"), facts, None, STEPS, MethodArgs(), 0, tmp_path)
+    assert _mean(backend.score(facts)) < _mean(before) - 0.1
+    with backend.lora_disabled():
+        base_again = backend.score(facts)
+    assert max(np.abs(a - b).max() for a, b in zip(before, base_again)) < 1e-4
+    assert len(result.losses) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "000002_adapters.safetensors", "000004_adapters.safetensors", "adapters.safetensors"]
+
+
+def test_npo_gd_needs_retain(tiny_model, facts, tmp_path):
+    with pytest.raises(UserError, match="needs retain data"):
+        train(MLXBackend(tiny_model), get_method("npo_gd"), facts, None, STEPS, MethodArgs(), 0, tmp_path)
+
+
+def test_same_seed_same_training(tiny_model, facts, tmp_path):
+    runs = []
+    for i in range(2):
+        backend = MLXBackend(tiny_model)
+        runs.append(train(backend, get_method("npo_gd"), facts[:2], facts[2:], STEPS, MethodArgs(), 7, tmp_path / str(i)).losses)
+    assert runs[0] == pytest.approx(runs[1], rel=1e-5)
+
+
+def test_f16_gguf_matches_mlx_under_llama_cpp(tiny_model, tiny_f16, facts):
+    mlx_scores = MLXBackend(tiny_model).score(facts)
+    llama = LlamaCppBackend(tiny_f16, MLXBackend(tiny_model).tokenizer)
+    gguf_scores = llama.score(facts)
+    llama.close()
+    worst = max(np.abs(a - b).max() for a, b in zip(mlx_scores, gguf_scores))
+    assert worst < 0.05, f"max per-token |Δ log-prob| {worst:.4f}"
+
+
+def test_gguf_import_round_trips_the_weights(tiny_model, tiny_f16, tmp_path):
+    """Export permutes q/k for llama.cpp; import must undo it exactly (up to F16 rounding)."""
+    from safetensors.numpy import load_file
+
+    materialize(tiny_f16, tmp_path / "back")
+    back = load_file(str(tmp_path / "back" / "model.safetensors"))
+    original = MLXBackend(tiny_model).weights()
+    for name, w in original.items():
+        assert np.allclose(back[name], w, atol=2e-3), name
+    assert json.loads((tmp_path / "back" / "config.json").read_text())["num_key_value_heads"] == 2
+
+
+def test_k_quants_are_real_on_256_wide_rows_and_types_are_read_back(tiny_f16, tmp_path):
+    q4k = quantize_gguf(tiny_f16, tmp_path / "q4km.gguf", "Q4_K_M")
+    held = tensor_types(q4k)
+    assert held.get("Q4_K", 0) > 0 and "Q5_0" not in held
+    q8 = quantize_gguf(tiny_f16, tmp_path / "q8.gguf", "Q8_0")
+    again = quantize_gguf(tiny_f16, tmp_path / "q8b.gguf", "Q8_0")
+    assert grid_match(again, q8) == 1.0 and grid_match(q4k, q8) < 0.5
+
+
+def test_bad_quant_types_are_refused():
+    with pytest.raises(UserError, match="importance matrix"):
+        validate_types(["IQ2_XXS"])
+    with pytest.raises(UserError, match="unknown quant type 'Q9_9'"):
+        validate_types(["Q9_9"])
+    assert validate_types(["q4_k_m", "Q8_0", "Q4_K_M"]) == ["Q4_K_M", "Q8_0"]
+
+
+def test_llama_cpp_and_mlx_generate_the_same_greedy_answer(tiny_model, tiny_f16):
+    mlx = MLXBackend(tiny_model)
+    llama = LlamaCppBackend(tiny_f16, mlx.tokenizer)
+    question = ["What is the capital of France?"]
+    assert llama.generate(question, 8) == mlx.generate(question, 8)
+    llama.close()
+
+
+def test_unsupported_architecture_is_refused_for_export(tiny_model, tmp_path):
+    gemma = tmp_path / "gemma"
+    gemma.mkdir()
+    config = json.loads((tiny_model / "config.json").read_text())
+    (gemma / "config.json").write_text(json.dumps({**config, "model_type": "gemma3"}))
+    with pytest.raises(UserError, match="architecture 'gemma3' is not supported"):
+        export_gguf({}, gemma, tmp_path / "x.gguf", None)
+    assert not (tmp_path / "x.gguf").exists()
