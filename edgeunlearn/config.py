@@ -61,7 +61,7 @@ class QuantizeConfig:
 
 @dataclass(frozen=True)
 class CheckConfig:
-    max_new_tokens: int = _opt(32, "greedy answer length")
+    max_new_tokens: int = _opt(24, "greedy answer length in tokens")
     rouge_threshold: float = _opt(0.5, "ROUGE-L recall that counts as knowing an item without keywords")
 
 

@@ -70,10 +70,21 @@ class MLXBackend:
         return {k: np.array(v.astype(self._fp32())) for k, v in tree_flatten(self.model.parameters())}
 
     def quantize(self, bits: int, group_size: int = 64) -> None:
-        """MLX's own affine quantization of every linear and embedding layer, in place."""
-        import mlx.nn as nn
+        """Round every matrix to MLX's affine quantization grid (mx.quantize → mx.dequantize), in place.
 
-        nn.quantize(self.model, group_size=group_size, bits=bits)
+        The weights are exactly those an `nn.quantize`d model computes with, but the matmuls stay in fp32:
+        MLX's quantized CPU kernels are far slower than BLAS here, and the check needs the values, not the
+        memory saving."""
+        import mlx.core as mx
+        from mlx.utils import tree_flatten, tree_unflatten
+
+        rounded = [
+            (name, mx.dequantize(*mx.quantize(w, group_size=group_size, bits=bits), group_size=group_size, bits=bits))
+            for name, w in tree_flatten(self.model.parameters())
+            if w.ndim == 2 and w.shape[-1] % group_size == 0
+        ]
+        self.model.update(tree_unflatten(rounded))
+        mx.eval(self.model.parameters())
 
     @staticmethod
     def _fp32():

@@ -70,7 +70,7 @@ def check(
     base: c.OptStr = typer.Option(None, "--base", help="the model before unlearning, for recovery and controls"),
     types: c.OptStr = c.TypesOpt,
     out: c.OptPath = c.OutOpt,
-    max_new_tokens: int = typer.Option(32, "--max-new-tokens", help="greedy answer length"),
+    max_new_tokens: int = typer.Option(24, "--max-new-tokens", help="greedy answer length"),
 ) -> None:
     """Check what a model (and its quantizations) still knows — no training involved."""
     from edgeunlearn.pipeline.check_only import run_check

@@ -27,9 +27,12 @@ class RichProgress(Progress):
     def __init__(self):
         self.bar: RichBar | None = None
         self.task = None
+        self.done = 0
+        self.total = 0
 
     def stage(self, name: str, total: int | None = None) -> None:
         self._close()
+        self.done, self.total = 0, total or 0
         if total:
             self.bar = RichBar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console,
@@ -39,8 +42,11 @@ class RichProgress(Progress):
         console.print(f"[bold cyan]▸ {name}[/]")
 
     def advance(self, detail: str = "", **metrics) -> None:
-        if self.bar is not None:
+        self.done += 1
+        if self.bar is not None and not self.bar.disable:
             self.bar.update(self.task, advance=1, detail=detail)
+        elif "step" in metrics and (self.done % 10 == 0 or self.done == self.total):
+            console.print(f"  step {self.done}/{self.total}  {detail}")  # logs without a terminal
 
     def variant(self, result) -> None:
         f, r = result.forget, result.retain
@@ -74,14 +80,14 @@ def _held(types: dict | None) -> str:
 
 def results_table(summary: dict) -> Table:
     table = Table(title="Knowledge kept per variant (share of items whose greedy answer still has the fact)")
-    for column in ("variant", "family", "tensors held", "forget known", "retain known",
-                   "forget vs base", "retain vs base", "recovered"):
-        table.add_column(column, justify="left" if column in ("variant", "family", "tensors held") else "right")
+    for column in ("variant", "tensors held", "forget known", "retain known", "forget vs base",
+                   "retain vs base", "recovered"):
+        table.add_column(column, justify="left" if column in ("variant", "tensors held") else "right")
     for row in summary["variants"]:
         recovered = "–"
         if row.get("forgotten_at_full_precision"):
             recovered = f"{row['recovered']}/{row['forgotten_at_full_precision']} ({_pct(row['recovery_rate'])})"
-        table.add_row(row["name"], row["family"], _held(row.get("tensor_types")), _pct(row["forget_known"]),
+        table.add_row(row["name"], _held(row.get("tensor_types")), _pct(row["forget_known"]),
                       _pct(row["retain_known"]), _pct(row.get("forget_kept_vs_base")),
                       _pct(row.get("retain_kept_vs_base")), recovered)
     return table
