@@ -68,8 +68,8 @@ class CheckConfig:
 @dataclass(frozen=True)
 class RunConfig:
     model: str = _opt("default", "model folder, GGUF file, or `default`")
-    forget: str = _opt("demo:forget", "forget set file (or demo:forget)")
-    retain: str | None = _opt("demo:retain", "retain set file (or demo:retain)")
+    forget: str | None = _opt(None, "forget set file (demo:forget names the embedded demo set)")
+    retain: str | None = _opt(None, "retain set file (demo:retain names the embedded demo set)")
     method: str = _opt("npo_gd", "unlearning method")
     seed: int = _opt(0, "random seed")
     train: TrainConfig = field(default_factory=TrainConfig)

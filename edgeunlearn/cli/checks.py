@@ -65,8 +65,8 @@ def quantize(
 
 def check(
     model: str = typer.Option(..., "--model", help="the model to check: GGUF file, model folder, or `default`"),
-    forget: Path = typer.Option(..., "--forget", help="forget set"),
-    retain: c.OptPath = c.RetainOpt,
+    forget: str = typer.Option(..., "--forget", help="forget set (demo:forget for the embedded demo set)"),
+    retain: c.OptStr = c.RetainOpt,
     base: c.OptStr = typer.Option(None, "--base", help="the model before unlearning, for recovery and controls"),
     types: c.OptStr = c.TypesOpt,
     out: c.OptPath = c.OutOpt,

@@ -43,15 +43,15 @@ class _DemoProgress(RichProgress):
 
 def demo(out: c.OptPath = c.OutOpt, seed: c.OptInt = c.SeedOpt, steps: c.OptInt = c.StepsOpt) -> None:
     """The whole loop on the embedded SmolLM2 and demo data: unlearn → GGUF → quantize → check."""
-    _full_run(None, out, "demo", seed=seed, steps=steps)
+    _full_run(None, out, "demo", forget="demo:forget", retain="demo:retain", seed=seed, steps=steps)
 
 
 def run(
     recipe: Path = typer.Argument(..., help="recipe file (YAML or TOML)"),
     out: c.OptPath = c.OutOpt,
     model: c.OptStr = c.ModelOpt,
-    forget: c.OptPath = c.ForgetOpt,
-    retain: c.OptPath = c.RetainOpt,
+    forget: c.OptStr = c.ForgetOpt,
+    retain: c.OptStr = c.RetainOpt,
     method: c.OptStr = c.MethodOpt,
     seed: c.OptInt = c.SeedOpt,
     steps: c.OptInt = c.StepsOpt,
@@ -64,8 +64,8 @@ def run(
 
 def unlearn(
     model: c.OptStr = c.ModelOpt,
-    forget: c.OptPath = c.ForgetOpt,
-    retain: c.OptPath = c.RetainOpt,
+    forget: c.OptStr = c.ForgetOpt,
+    retain: c.OptStr = c.RetainOpt,
     method: c.OptStr = c.MethodOpt,
     seed: c.OptInt = c.SeedOpt,
     steps: c.OptInt = c.StepsOpt,

@@ -39,12 +39,12 @@ def model_specs(role: str, spec: str, types: list[str], folder: Path, progress: 
     return specs + quantized_specs(role, f16, types, out_dir, tokenizer, progress)
 
 
-def run_check(model: str, base: str | None, forget: Path, retain: Path | None, types: str | None,
+def run_check(model: str, base: str | None, forget: str, retain: str | None, types: str | None,
               max_new_tokens: int, folder: Path, progress: Progress) -> dict:
     from edgeunlearn.check.summary import summarize
 
     quant = QuantizeConfig(types=tuple(types.split(",")) if types else (), mlx_bits=(), base_type=False)
-    cfg = RunConfig(model=model, forget=str(forget), retain=str(retain) if retain else None,
+    cfg = RunConfig(model=model, forget=forget, retain=retain or None,
                     quantize=quant, check=CheckConfig(max_new_tokens=max_new_tokens))
     wanted, _ = quant_plan(cfg, None)
     forget_items, retain_items, hashes = load_sets(cfg.forget, cfg.retain)

@@ -35,7 +35,9 @@ class Inputs:
     data_sha256: dict[str, str]
 
 
-def load_sets(forget: str, retain: str | None) -> tuple[list[QAItem], list[QAItem], dict[str, str]]:
+def load_sets(forget: str | None, retain: str | None) -> tuple[list[QAItem], list[QAItem], dict[str, str]]:
+    if not forget:
+        raise UserError("no forget set: pass --forget FILE (or demo:forget for the embedded demo set)")
     forget_path = data_path(forget)
     items = load_items(forget_path, "forget")
     hashes = {"forget": data_digest(forget_path)}
