@@ -6,23 +6,16 @@ The command line wins over the recipe; unknown keys in a recipe are an error, ne
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import tomllib
+
 from edgeunlearn.errors import UserError
+from edgeunlearn.models.llama_layout import PROJECTIONS
 
 DEFAULT_LLAMACPP_TYPES = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K")
-ALL_PROJECTIONS = (
-    "self_attn.q_proj",
-    "self_attn.k_proj",
-    "self_attn.v_proj",
-    "self_attn.o_proj",
-    "mlp.gate_proj",
-    "mlp.up_proj",
-    "mlp.down_proj",
-)
 
 
 def _opt(default, help: str):
@@ -42,7 +35,7 @@ class TrainConfig:
     lora_scale: float = _opt(20.0, "LoRA scale (mlx-lm's `scale`, not alpha)")
     lora_dropout: float = _opt(0.0, "LoRA dropout")
     lora_layers: int = _opt(-1, "how many of the last transformer blocks get LoRA (-1: all)")
-    lora_keys: tuple[str, ...] = _opt(ALL_PROJECTIONS, "projections that get LoRA")
+    lora_keys: tuple[str, ...] = _opt(PROJECTIONS, "projections that get LoRA")
     checkpoint_every: int = _opt(0, "save the adapter every N steps (0: only at the end)")
 
 
@@ -91,7 +84,9 @@ def load_recipe(path: str | Path) -> dict:
 
             data = yaml.safe_load(text) or {}
     except Exception as exc:
-        raise UserError(f"recipe {path} is not valid {path.suffix[1:].upper() or 'YAML'}: {exc}".splitlines()[0]) from exc
+        raise UserError(
+            f"recipe {path} is not valid {path.suffix[1:].upper() or 'YAML'}: {exc}".splitlines()[0]
+        ) from exc
     if not isinstance(data, dict):
         raise UserError(f"recipe {path} must be a mapping of settings")
     return data
@@ -105,7 +100,11 @@ def build(cls, values: dict, where: str = "recipe"):
         raise UserError(f"unknown {where} key {unknown[0]!r}: valid keys are {', '.join(known)}")
     kwargs: dict[str, Any] = {}
     for name, value in values.items():
-        default = known[name].default_factory() if known[name].default_factory is not dataclasses.MISSING else known[name].default
+        default = (
+            known[name].default_factory()
+            if known[name].default_factory is not dataclasses.MISSING
+            else known[name].default
+        )
         if dataclasses.is_dataclass(default):
             if not isinstance(value, dict):
                 raise UserError(f"{where} key {name!r} must be a mapping")

@@ -14,8 +14,20 @@ from pathlib import Path
 
 from edgeunlearn.errors import UserError
 
-PACKAGES = ("edgeunlearn", "mlx", "mlx-lm", "gguf", "llama-cpp-python", "numpy", "datasets", "transformers",
-            "tokenizers", "rouge-score", "typer", "rich")
+PACKAGES = (
+    "edgeunlearn",
+    "mlx",
+    "mlx-lm",
+    "gguf",
+    "llama-cpp-python",
+    "numpy",
+    "datasets",
+    "transformers",
+    "tokenizers",
+    "rouge-score",
+    "typer",
+    "rich",
+)
 
 
 def default_out(prefix: str) -> Path:

@@ -3,9 +3,9 @@
 import json
 
 import pytest
+from conftest import write_jsonl
 from typer.testing import CliRunner
 
-from conftest import write_jsonl
 from edgeunlearn.cli.app import app
 
 runner = CliRunner()
@@ -32,24 +32,52 @@ def test_malformed_jsonl(tmp_path, tiny_model):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "Q", "answer": "A"}\nnot json\n')
     out = tmp_path / "run"
-    _assert_user_error(_run("unlearn", "--model", tiny_model, "--forget", bad, "--method", "ga", "--out", out), "line 2", out)
+    _assert_user_error(
+        _run("unlearn", "--model", tiny_model, "--forget", bad, "--method", "ga", "--out", out), "line 2", out
+    )
 
 
 def test_missing_fields_and_empty_forget(tmp_path, tiny_model):
     out = tmp_path / "run"
     missing = write_jsonl(tmp_path / "m.jsonl", [{"question": "Q?"}])
-    _assert_user_error(_run("unlearn", "--model", tiny_model, "--forget", missing, "--method", "ga", "--out", out), "lacks answer", out)
+    _assert_user_error(
+        _run("unlearn", "--model", tiny_model, "--forget", missing, "--method", "ga", "--out", out), "lacks answer", out
+    )
     (tmp_path / "e.jsonl").write_text("")
-    _assert_user_error(_run("unlearn", "--model", tiny_model, "--forget", tmp_path / "e.jsonl", "--method", "ga", "--out", out), "is empty", out)
+    _assert_user_error(
+        _run("unlearn", "--model", tiny_model, "--forget", tmp_path / "e.jsonl", "--method", "ga", "--out", out),
+        "is empty",
+        out,
+    )
 
 
 def test_missing_model_unknown_method_unknown_type(tmp_path, forget, tiny_model):
     out = tmp_path / "run"
-    _assert_user_error(_run("unlearn", "--model", tmp_path / "nope", "--forget", forget, "--method", "ga", "--out", out), "model not found", out)
-    _assert_user_error(_run("unlearn", "--model", tiny_model, "--forget", forget, "--method", "forgetit", "--out", out), "unknown method 'forgetit'", out)
-    _assert_user_error(_run("check", "--model", tiny_model, "--forget", forget, "--types", "Q4_X", "--out", out), "unknown quant type", out)
-    _assert_user_error(_run("check", "--model", tiny_model, "--forget", forget, "--types", "IQ2_XXS", "--out", out), "importance matrix", out)
-    _assert_user_error(_run("unlearn", "--model", tiny_model, "--forget", forget, "--method", "npo_gd", "--retain", "", "--out", out), "needs retain data", out)
+    _assert_user_error(
+        _run("unlearn", "--model", tmp_path / "nope", "--forget", forget, "--method", "ga", "--out", out),
+        "model not found",
+        out,
+    )
+    _assert_user_error(
+        _run("unlearn", "--model", tiny_model, "--forget", forget, "--method", "forgetit", "--out", out),
+        "unknown method 'forgetit'",
+        out,
+    )
+    _assert_user_error(
+        _run("check", "--model", tiny_model, "--forget", forget, "--types", "Q4_X", "--out", out),
+        "unknown quant type",
+        out,
+    )
+    _assert_user_error(
+        _run("check", "--model", tiny_model, "--forget", forget, "--types", "IQ2_XXS", "--out", out),
+        "importance matrix",
+        out,
+    )
+    _assert_user_error(
+        _run("unlearn", "--model", tiny_model, "--forget", forget, "--method", "npo_gd", "--retain", "", "--out", out),
+        "needs retain data",
+        out,
+    )
 
 
 def test_unsupported_architecture_export(tmp_path, tiny_model):
@@ -65,8 +93,21 @@ def test_unsupported_architecture_export(tmp_path, tiny_model):
 def test_unlearn_export_quantize_check_chain(tmp_path, tiny_model, forget):
     retain = write_jsonl(tmp_path / "retain.jsonl", [{"question": "Who wrote Hamlet?", "answer": "Shakespeare."}])
     run = tmp_path / "run"
-    result = _run("unlearn", "--model", tiny_model, "--forget", forget, "--retain", retain, "--method", "npo_gd",
-                  "--steps", 2, "--out", run)
+    result = _run(
+        "unlearn",
+        "--model",
+        tiny_model,
+        "--forget",
+        forget,
+        "--retain",
+        retain,
+        "--method",
+        "npo_gd",
+        "--steps",
+        2,
+        "--out",
+        run,
+    )
     assert result.exit_code == 0, result.output
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["seed"] == 0 and set(manifest["data_sha256"]) == {"forget", "retain"}
@@ -82,8 +123,23 @@ def test_unlearn_export_quantize_check_chain(tmp_path, tiny_model, forget):
     assert "Q4_K" in report["Q4_K_M"]["tensor_types"]
 
     checked = tmp_path / "check"
-    result = _run("check", "--model", f16, "--base", tiny_model, "--forget", forget, "--retain", retain,
-                  "--types", "Q8_0", "--max-new-tokens", 6, "--out", checked)
+    result = _run(
+        "check",
+        "--model",
+        f16,
+        "--base",
+        tiny_model,
+        "--forget",
+        forget,
+        "--retain",
+        retain,
+        "--types",
+        "Q8_0",
+        "--max-new-tokens",
+        6,
+        "--out",
+        checked,
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((checked / "results.json").read_text())
     names = [v["name"] for v in summary["variants"]]

@@ -21,8 +21,12 @@ def test_toml_recipe(tmp_path):
 
 @pytest.mark.parametrize(
     "text, message",
-    [("stepz: 3\n", "unknown recipe key 'stepz'"), ("train:\n  lr: 1\n", "unknown recipe train key 'lr'"),
-     ("train: 5\n", "must be a mapping"), ("train:\n  steps: many\n", "must be a int")],
+    [
+        ("stepz: 3\n", "unknown recipe key 'stepz'"),
+        ("train:\n  lr: 1\n", "unknown recipe train key 'lr'"),
+        ("train: 5\n", "must be a mapping"),
+        ("train:\n  steps: many\n", "must be a int"),
+    ],
 )
 def test_bad_recipes_are_refused(tmp_path, text, message):
     recipe = tmp_path / "r.yaml"

@@ -1,8 +1,8 @@
 import json
 
 import pytest
-
 from conftest import write_jsonl
+
 from edgeunlearn.data import load_items
 from edgeunlearn.errors import UserError
 

@@ -38,7 +38,10 @@ def test_gradient_ascent_steps_lower_forget_logprob_and_lora_off_is_the_base(tin
     assert max(np.abs(a - b).max() for a, b in zip(before, base_again)) < 1e-4
     assert len(result.losses) == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "000002_adapters.safetensors", "000004_adapters.safetensors", "adapters.safetensors"]
+        "000002_adapters.safetensors",
+        "000004_adapters.safetensors",
+        "adapters.safetensors",
+    ]
 
 
 def test_npo_gd_needs_retain(tiny_model, facts, tmp_path):
@@ -50,7 +53,9 @@ def test_same_seed_same_training(tiny_model, facts, tmp_path):
     runs = []
     for i in range(2):
         backend = MLXBackend(tiny_model)
-        runs.append(train(backend, get_method("npo_gd"), facts[:2], facts[2:], STEPS, MethodArgs(), 7, tmp_path / str(i)).losses)
+        runs.append(
+            train(backend, get_method("npo_gd"), facts[:2], facts[2:], STEPS, MethodArgs(), 7, tmp_path / str(i)).losses
+        )
     assert runs[0] == pytest.approx(runs[1], rel=1e-5)
 
 

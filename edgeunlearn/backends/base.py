@@ -6,7 +6,8 @@ Both backends take token ids from the same `Prompter`, so MLX and llama.cpp scor
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 

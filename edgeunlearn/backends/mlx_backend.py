@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -35,6 +35,10 @@ class MLXBackend:
         layers = len(self.model.layers) if num_layers < 0 else num_layers
         config = {"rank": rank, "scale": scale, "dropout": dropout, "keys": list(keys)}
         linear_to_lora_layers(self.model, layers, config)
+        if not self.lora_layers():
+            from edgeunlearn.errors import UserError
+
+            raise UserError(f"no layer matched lora_keys {list(keys)}: use names like self_attn.q_proj, mlp.up_proj")
 
     def lora_layers(self) -> list:
         from mlx_lm.tuner.lora import LoRALinear

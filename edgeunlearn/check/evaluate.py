@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -55,11 +55,20 @@ class VariantResult:
     def to_dict(self) -> dict:
         s = self.spec
         return {
-            "name": s.name, "model": s.model, "family": s.family, "type": s.qtype, "file": s.file,
-            "tensor_types": s.tensor_types, "grid_match": s.grid_match, "seconds": round(self.seconds, 2),
-            "forget_known": self.forget_known, "retain_known": self.retain_known,
-            "forget_mean_logprob": mean_logprob(self.forget), "retain_mean_logprob": mean_logprob(self.retain),
-            "forget_items": [asdict(r) for r in self.forget], "retain_items": [asdict(r) for r in self.retain],
+            "name": s.name,
+            "model": s.model,
+            "family": s.family,
+            "type": s.qtype,
+            "file": s.file,
+            "tensor_types": s.tensor_types,
+            "grid_match": s.grid_match,
+            "seconds": round(self.seconds, 2),
+            "forget_known": self.forget_known,
+            "retain_known": self.retain_known,
+            "forget_mean_logprob": mean_logprob(self.forget),
+            "retain_mean_logprob": mean_logprob(self.retain),
+            "forget_items": [asdict(r) for r in self.forget],
+            "retain_items": [asdict(r) for r in self.retain],
         }
 
 
@@ -79,7 +88,9 @@ def evaluate_items(backend, items: Sequence[QAItem], judge: Judge, max_new_token
     results = []
     for item, answer, lp in zip(items, answers, logprobs):
         v = judge.verdict(item, answer)
-        results.append(ItemResult(item.question, item.answer, answer, v.knows, v.rule, v.rouge_l_recall, float(lp.mean())))
+        results.append(
+            ItemResult(item.question, item.answer, answer, v.knows, v.rule, v.rouge_l_recall, float(lp.mean()))
+        )
     return results
 
 

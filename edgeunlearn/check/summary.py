@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from edgeunlearn.check.evaluate import VariantResult
 
@@ -51,13 +51,22 @@ def grid_summary(results: Sequence[VariantResult], source_type: str | None) -> d
     """Which types reproduce the base's own grid: re-quantizing there snaps small updates back onto it."""
     if not source_type or source_type in FULL_PRECISION:
         return {"base_from_quantized_gguf": False, "note": "the base is full precision: no grid to snap back to"}
-    match = {r.spec.qtype: r.spec.grid_match for r in results if r.spec.model == "base" and r.spec.grid_match is not None}
+    match = {
+        r.spec.qtype: r.spec.grid_match for r in results if r.spec.model == "base" and r.spec.grid_match is not None
+    }
     shared = sorted(t for t, m in match.items() if m >= 0.99)
     note = (
         f"the base came from a {source_type} GGUF; {', '.join(shared) or 'no swept type'} "
-        f"reproduce{'s' if len(shared) == 1 else ''} its weights exactly, so small unlearning updates can round back to the base there"
+        f"reproduce{'s' if len(shared) == 1 else ''} its weights exactly, "
+        "so small unlearning updates can round back to the base there"
     )
-    return {"base_from_quantized_gguf": True, "source_type": source_type, "shares_grid": shared, "match": match, "note": note}
+    return {
+        "base_from_quantized_gguf": True,
+        "source_type": source_type,
+        "shares_grid": shared,
+        "match": match,
+        "note": note,
+    }
 
 
 def _ratio(value: float | None, base: float | None) -> float | None:

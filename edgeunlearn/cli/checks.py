@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,7 +13,7 @@ from edgeunlearn.errors import UserError
 
 def export(
     out: Path = typer.Option(..., "--out", help="GGUF file to write"),
-    adapter: Optional[Path] = typer.Option(None, "--adapter", help="run folder from `edgeunlearn unlearn`"),
+    adapter: Path | None = typer.Option(None, "--adapter", help="run folder from `edgeunlearn unlearn`"),
     model: c.OptStr = c.ModelOpt,
     dtype: str = typer.Option("F16", "--dtype", help="F16 or F32"),
 ) -> None:

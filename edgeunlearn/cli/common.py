@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -13,7 +12,7 @@ from edgeunlearn.errors import RunError, UserError
 
 ModelOpt = typer.Option(None, "--model", help="model folder, GGUF file, or `default` (SmolLM2-135M-Instruct)")
 ForgetOpt = typer.Option(None, "--forget", help="forget set: .jsonl/.json/.csv or a saved datasets folder")
-RetainOpt = typer.Option(None, "--retain", help="retain set, same formats (\"\" for none)")
+RetainOpt = typer.Option(None, "--retain", help='retain set, same formats ("" for none)')
 MethodOpt = typer.Option(None, "--method", help="unlearning method (ga, gd, npo, npo_gd)")
 SeedOpt = typer.Option(None, "--seed", help="random seed")
 StepsOpt = typer.Option(None, "--steps", help="optimizer steps")
@@ -21,9 +20,9 @@ TypesOpt = typer.Option(None, "--types", help="comma-separated llama.cpp quantiz
 ConfigOpt = typer.Option(None, "--config", help="recipe (YAML or TOML) to start from")
 OutOpt = typer.Option(None, "--out", help="run folder to create (must not exist)")
 
-OptPath = Optional[Path]
-OptStr = Optional[str]
-OptInt = Optional[int]
+OptPath = Path | None
+OptStr = str | None
+OptInt = int | None
 
 
 def reports_errors(command):

@@ -58,8 +58,18 @@ def run(
     types: c.OptStr = c.TypesOpt,
 ) -> None:
     """Run a recipe end to end; command-line options override the recipe."""
-    _full_run(recipe, out, Path(recipe).stem, model=model, forget=forget, retain=retain, method=method,
-              seed=seed, steps=steps, types=types)
+    _full_run(
+        recipe,
+        out,
+        Path(recipe).stem,
+        model=model,
+        forget=forget,
+        retain=retain,
+        method=method,
+        seed=seed,
+        steps=steps,
+        types=types,
+    )
 
 
 def unlearn(
@@ -79,8 +89,9 @@ def unlearn(
     from edgeunlearn.pipeline.spine import train_adapter
     from edgeunlearn.runs import check_out_free, default_out, run_folder, write_manifest
 
-    cfg = config.resolve(config_path, c.overrides(model=model, forget=forget, retain=retain, method=method,
-                                                  seed=seed, steps=steps))
+    cfg = config.resolve(
+        config_path, c.overrides(model=model, forget=forget, retain=retain, method=method, seed=seed, steps=steps)
+    )
     out = out or default_out("unlearn")
     check_out_free(out)
     inputs = prepare(cfg)
@@ -91,8 +102,10 @@ def unlearn(
             result = train_adapter(cfg, inputs, MLXBackend(inputs.model.mlx_dir), folder, progress)
     finally:
         progress.close()
-    console.print(f"[green]adapter[/] → {out}/adapter  ({result.steps} steps, {result.seconds:.0f} s, "
-                  f"{result.step_seconds_median:.2f} s/step, final loss {result.final_loss:.3f})")
+    console.print(
+        f"[green]adapter[/] → {out}/adapter  ({result.steps} steps, {result.seconds:.0f} s, "
+        f"{result.step_seconds_median:.2f} s/step, final loss {result.final_loss:.3f})"
+    )
 
 
 def register(app: typer.Typer) -> None:

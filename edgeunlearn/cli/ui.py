@@ -34,9 +34,15 @@ class RichProgress(Progress):
         self._close()
         self.done, self.total = 0, total or 0
         if total:
-            self.bar = RichBar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                               TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console,
-                               disable=not sys.stdout.isatty())
+            self.bar = RichBar(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[detail]}"),
+                TimeElapsedColumn(),
+                console=console,
+                disable=not sys.stdout.isatty(),
+            )
             self.bar.start()
             self.task = self.bar.add_task(name, total=total, detail="")
         console.print(f"[bold cyan]▸ {name}[/]")
@@ -50,8 +56,10 @@ class RichProgress(Progress):
 
     def variant(self, result) -> None:
         f, r = result.forget, result.retain
-        line = (f"  {result.spec.name:<24} forget {sum(i.knows for i in f)}/{len(f)} known"
-                f"   retain {sum(i.knows for i in r)}/{len(r)} known   ({result.seconds:.1f} s)")
+        line = (
+            f"  {result.spec.name:<24} forget {sum(i.knows for i in f)}/{len(f)} known"
+            f"   retain {sum(i.knows for i in r)}/{len(r)} known   ({result.seconds:.1f} s)"
+        )
         console.print(line) if self.bar is None else self.bar.console.print(line)
         self.advance(result.spec.name)
 
@@ -80,16 +88,29 @@ def _held(types: dict | None) -> str:
 
 def results_table(summary: dict) -> Table:
     table = Table(title="Knowledge kept per variant (share of items whose greedy answer still has the fact)")
-    for column in ("variant", "tensors held", "forget known", "retain known", "forget vs base",
-                   "retain vs base", "recovered"):
+    for column in (
+        "variant",
+        "tensors held",
+        "forget known",
+        "retain known",
+        "forget vs base",
+        "retain vs base",
+        "recovered",
+    ):
         table.add_column(column, justify="left" if column in ("variant", "tensors held") else "right")
     for row in summary["variants"]:
         recovered = "–"
         if row.get("forgotten_at_full_precision"):
             recovered = f"{row['recovered']}/{row['forgotten_at_full_precision']} ({_pct(row['recovery_rate'])})"
-        table.add_row(row["name"], _held(row.get("tensor_types")), _pct(row["forget_known"]),
-                      _pct(row["retain_known"]), _pct(row.get("forget_kept_vs_base")),
-                      _pct(row.get("retain_kept_vs_base")), recovered)
+        table.add_row(
+            row["name"],
+            _held(row.get("tensor_types")),
+            _pct(row["forget_known"]),
+            _pct(row["retain_known"]),
+            _pct(row.get("forget_kept_vs_base")),
+            _pct(row.get("retain_kept_vs_base")),
+            recovered,
+        )
     return table
 
 

@@ -75,7 +75,9 @@ def _check_jsonl(path: Path, role: str) -> None:
 def _to_item(row: dict, number: int, path: Path, role: str) -> QAItem:
     missing = [k for k in ("question", "answer") if not isinstance(row.get(k), str) or not row[k].strip()]
     if missing:
-        raise UserError(f"{role} file {path} item {number} lacks {' and '.join(missing)}: every item needs a question and an answer")
+        raise UserError(
+            f"{role} file {path} item {number} lacks {' and '.join(missing)}: every item needs a question and an answer"
+        )
     keywords = row.get("keywords") or ()
     if isinstance(keywords, str):
         keywords = [k for k in keywords.split(";")]

@@ -8,8 +8,8 @@ summed answer NLL per forget item once, before training, with LoRA switched off.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from edgeunlearn.registry import Registry
 

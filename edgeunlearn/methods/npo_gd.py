@@ -11,6 +11,4 @@ def npo_gd_loss(model, batches, args):
     return forget_loss + args.retain_weight * retain_nll, ntoks
 
 
-register(
-    Method("npo_gd", npo_gd_loss, "NPO on forget + NLL on retain", needs_retain=True, needs_reference=True)
-)
+register(Method("npo_gd", npo_gd_loss, "NPO on forget + NLL on retain", needs_retain=True, needs_reference=True))

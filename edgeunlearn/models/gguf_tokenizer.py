@@ -33,9 +33,7 @@ def _pre_tokenizer(pre: str):
         split = pre_tokenizers.Split(Regex(_LLAMA3_SPLIT), behavior="isolated")
         no_regex = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
         return pre_tokenizers.Sequence([split, no_regex])
-    raise UserError(
-        f"GGUF pre-tokenizer {pre!r} is not supported: use a model folder with tokenizer.json instead"
-    )
+    raise UserError(f"GGUF pre-tokenizer {pre!r} is not supported: use a model folder with tokenizer.json instead")
 
 
 def tokenizer_from_gguf_fields(fields: dict):

@@ -6,13 +6,9 @@ adjacent rows), while HF / mlx-lm pair the two halves of each head. Import undoe
 
 from __future__ import annotations
 
-import numpy as np
-
 SUPPORTED_ARCHITECTURES = ("llama", "mistral")
 
-_LAYER_TENSORS = (
-    "input_layernorm",
-    "post_attention_layernorm",
+PROJECTIONS = (
     "self_attn.q_proj",
     "self_attn.k_proj",
     "self_attn.v_proj",
@@ -21,6 +17,7 @@ _LAYER_TENSORS = (
     "mlp.up_proj",
     "mlp.down_proj",
 )
+_LAYER_TENSORS = ("input_layernorm", "post_attention_layernorm", *PROJECTIONS)
 
 
 def hf_tensor_names(n_layers: int, tied: bool) -> list[str]:
@@ -46,13 +43,13 @@ def gguf_name_map(n_layers: int) -> dict[str, str]:
     return mapping
 
 
-def to_llamacpp_rows(w: np.ndarray, n_head: int) -> np.ndarray:
-    """HF q/k layout -> llama.cpp layout. w: (n_head * head_dim, hidden)."""
+def to_llamacpp_rows(w, n_head: int):
+    """HF q/k layout -> llama.cpp layout. w: numpy (n_head * head_dim, hidden)."""
     half = w.shape[0] // n_head // 2
     return w.reshape(n_head, 2, half, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def from_llamacpp_rows(w: np.ndarray, n_head: int) -> np.ndarray:
+def from_llamacpp_rows(w, n_head: int):
     """llama.cpp q/k layout -> HF layout; the inverse of `to_llamacpp_rows`."""
     half = w.shape[0] // n_head // 2
     return w.reshape(n_head, half, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)

@@ -39,6 +39,8 @@ def load_unlearned(adapter_path: Path, model_spec: str | None = None):
     try:
         backend.model.load_weights(str(adapter_dir / ADAPTER_FILE), strict=False)
     except ValueError as exc:
-        raise UserError(f"adapter in {adapter_dir} does not fit model {model.name}: pass the --model it was trained on") from exc
+        raise UserError(
+            f"adapter in {adapter_dir} does not fit model {model.name}: pass the --model it was trained on"
+        ) from exc
     backend.fuse_lora()
     return model, backend

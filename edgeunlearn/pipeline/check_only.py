@@ -34,18 +34,33 @@ def model_specs(role: str, spec: str, types: list[str], folder: Path, progress: 
     tokenizer = AutoTokenizer.from_pretrained(str(source.mlx_dir))
     backend = MLXBackend(source.mlx_dir)
     f16 = export_gguf(backend.weights(), source.mlx_dir, out_dir / f"{role}-F16.gguf", None)
-    specs = [VariantSpec(f"{role} MLX fp32", role, "mlx", "fp32", lambda: backend),
-             gguf_spec(f"{role} F16", role, f16, tokenizer, "F16")]
+    specs = [
+        VariantSpec(f"{role} MLX fp32", role, "mlx", "fp32", lambda: backend),
+        gguf_spec(f"{role} F16", role, f16, tokenizer, "F16"),
+    ]
     return specs + quantized_specs(role, f16, types, out_dir, tokenizer, progress)
 
 
-def run_check(model: str, base: str | None, forget: str, retain: str | None, types: str | None,
-              max_new_tokens: int, folder: Path, progress: Progress) -> dict:
+def run_check(
+    model: str,
+    base: str | None,
+    forget: str,
+    retain: str | None,
+    types: str | None,
+    max_new_tokens: int,
+    folder: Path,
+    progress: Progress,
+) -> dict:
     from edgeunlearn.check.summary import summarize
 
     quant = QuantizeConfig(types=tuple(types.split(",")) if types else (), mlx_bits=(), base_type=False)
-    cfg = RunConfig(model=model, forget=forget, retain=retain or None,
-                    quantize=quant, check=CheckConfig(max_new_tokens=max_new_tokens))
+    cfg = RunConfig(
+        model=model,
+        forget=forget,
+        retain=retain or None,
+        quantize=quant,
+        check=CheckConfig(max_new_tokens=max_new_tokens),
+    )
     wanted, _ = quant_plan(cfg, None)
     forget_items, retain_items, hashes = load_sets(cfg.forget, cfg.retain)
     write_manifest(folder, "check", {"model": model, "base": base, "types": wanted}, hashes, None)

@@ -47,8 +47,17 @@ def train_adapter(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progres
     from edgeunlearn.training.trainer import train
 
     method = get_method(cfg.method)
-    result = train(backend, method, inputs.forget, inputs.retain, cfg.train, cfg.method_args, cfg.seed,
-                   folder / "adapter", progress)
+    result = train(
+        backend,
+        method,
+        inputs.forget,
+        inputs.retain,
+        cfg.train,
+        cfg.method_args,
+        cfg.seed,
+        folder / "adapter",
+        progress,
+    )
     write_adapter_config(folder / "adapter", cfg)
     return result
 
@@ -59,7 +68,15 @@ def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress =
 
     from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.export import export_gguf
-    write_manifest(folder, "run", to_dict(cfg), inputs.data_sha256, cfg.seed, model_source=str(inputs.model.gguf or inputs.model.mlx_dir))
+
+    write_manifest(
+        folder,
+        "run",
+        to_dict(cfg),
+        inputs.data_sha256,
+        cfg.seed,
+        model_source=str(inputs.model.gguf or inputs.model.mlx_dir),
+    )
     tokenizer = AutoTokenizer.from_pretrained(str(inputs.model.mlx_dir))
     backend = MLXBackend(inputs.model.mlx_dir)
     progress.stage("base model: export F16 GGUF")
@@ -70,7 +87,9 @@ def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress =
     backend.fuse_lora()
     weights = backend.weights()
     progress.stage("unlearned model: export F16 GGUF")
-    unlearned_f16 = export_gguf(weights, inputs.model.mlx_dir, folder / "gguf" / "unlearned-F16.gguf", inputs.model.gguf)
+    unlearned_f16 = export_gguf(
+        weights, inputs.model.mlx_dir, folder / "gguf" / "unlearned-F16.gguf", inputs.model.gguf
+    )
     specs = [VariantSpec("unlearned MLX fp32", "unlearned", "mlx", "fp32", lambda: backend)]
     specs.append(gguf_spec("unlearned F16", "unlearned", unlearned_f16, tokenizer, "F16"))
     progress.stage("quantize", 2 * len(inputs.llama_types))
@@ -83,7 +102,12 @@ def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress =
     results += check_variants(specs, inputs, cfg, progress)
 
     summary = summarize(results, inputs.model.source_type)
-    summary["training"] = {"method": cfg.method, "steps": result.steps, "seconds": round(result.seconds, 1),
-                           "step_seconds_median": round(result.step_seconds_median, 3), "losses": result.losses}
+    summary["training"] = {
+        "method": cfg.method,
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+        "step_seconds_median": round(result.step_seconds_median, 3),
+        "losses": result.losses,
+    }
     write_json(folder / "results.json", summary)
     return summary

@@ -19,7 +19,13 @@ def gguf_spec(name: str, model: str, path: Path, tokenizer, qtype: str, grid_sou
 
 
 def quantized_specs(
-    model: str, f16: Path, types: list[str], out_dir: Path, tokenizer, progress: Progress, grid_source: Path | None = None
+    model: str,
+    f16: Path,
+    types: list[str],
+    out_dir: Path,
+    tokenizer,
+    progress: Progress,
+    grid_source: Path | None = None,
 ) -> list[VariantSpec]:
     """Quantize `f16` to each type under `out_dir` (kept if already there) and describe each file."""
     from edgeunlearn.quantize.llamacpp import quantize_gguf
@@ -39,6 +45,8 @@ def mlx_specs(model: str, model_dir: Path, bits: list[int], weights=None) -> lis
     from edgeunlearn.quantize.mlx_affine import variant_name
 
     return [
-        VariantSpec(f"{model} {variant_name(b)}", model, "mlx", variant_name(b), partial(open_mlx, model_dir, weights, b))
+        VariantSpec(
+            f"{model} {variant_name(b)}", model, "mlx", variant_name(b), partial(open_mlx, model_dir, weights, b)
+        )
         for b in bits
     ]

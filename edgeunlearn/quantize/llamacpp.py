@@ -32,7 +32,10 @@ def validate_types(types: list[str]) -> list[str]:
     for name in types:
         upper = name.strip().upper()
         if upper in NEEDS_IMATRIX:
-            raise UserError(f"quant type {upper} needs an importance matrix, which edgeunlearn does not build yet: drop it from --types")
+            raise UserError(
+                f"quant type {upper} needs an importance matrix, which edgeunlearn does not build yet: "
+                "drop it from --types"
+            )
         if upper not in valid:
             raise UserError(f"unknown quant type {name!r}: choose from {', '.join(sorted(valid - NEEDS_IMATRIX))}")
         out.append(upper)

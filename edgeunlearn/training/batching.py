@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 
 @dataclass
@@ -28,7 +28,7 @@ def make_batch(pairs: Sequence[tuple[list[int], list[int]]], index: Sequence[int
     inputs = np.full((len(seqs), width), pad_id, dtype=np.int32)
     targets = np.full((len(seqs), width), pad_id, dtype=np.int32)
     mask = np.zeros((len(seqs), width), dtype=np.float32)
-    for row, ((prompt, answer), seq) in enumerate(zip(pairs, seqs)):
+    for row, ((prompt, _), seq) in enumerate(zip(pairs, seqs)):
         inputs[row, : len(seq) - 1] = seq[:-1]
         targets[row, : len(seq) - 1] = seq[1:]
         mask[row, len(prompt) - 1 : len(seq) - 1] = 1.0  # positions whose next token is an answer token

@@ -4,9 +4,9 @@ seeded order, adapter checkpoints, and progress through a callback."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
