@@ -64,3 +64,15 @@ def test_npo_gd_run_forgets_and_keeps_retain(tmp_path):
     assert unlearned["retain_known"] >= 0.8 * base["retain_known"]
     assert variants["base Q4_1"]["grid_match"] == 1.0
     assert len(load_items(data_path("demo:forget"))) == len(unlearned["forget_items"])
+
+
+def test_llama_cpp_tokenizer_fallback_matches_the_rebuilt_tokenizer(smollm2):
+    """For GGUFs whose tokenizer cannot be rebuilt, the check uses llama.cpp's; on SmolLM2 both agree."""
+    from edgeunlearn.backends.base import Prompter
+    from edgeunlearn.backends.llamacpp_backend import tokenizer_for
+    from edgeunlearn.models.llamacpp_tokenizer import LlamaCppTokenizer
+
+    rebuilt, native = Prompter(tokenizer_for(smollm2.gguf)), Prompter(LlamaCppTokenizer(smollm2.gguf))
+    for item in PARITY_TEXTS:
+        assert native.pair(item) == rebuilt.pair(item)
+    assert native.decode(rebuilt.answer_ids("Paris is nice.")) == "Paris is nice."

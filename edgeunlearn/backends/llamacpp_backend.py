@@ -157,10 +157,15 @@ def _log_softmax_at(logits: np.ndarray, token: int) -> float:
 
 
 def tokenizer_for(gguf_path: Path):
-    """The model's own tokenizer, rebuilt from the GGUF metadata (the same one MLX trains with)."""
+    """The model's own tokenizer, rebuilt from the GGUF metadata (the same one MLX trains with); for
+    tokenizers that cannot be rebuilt, llama.cpp's own, so the check works on any GGUF."""
     import gguf
 
     from edgeunlearn.models.gguf_import import read_fields
     from edgeunlearn.models.gguf_tokenizer import tokenizer_from_gguf_fields
+    from edgeunlearn.models.llamacpp_tokenizer import LlamaCppTokenizer
 
-    return tokenizer_from_gguf_fields(read_fields(gguf.GGUFReader(str(gguf_path))))
+    try:
+        return tokenizer_from_gguf_fields(read_fields(gguf.GGUFReader(str(gguf_path))))
+    except UserError:
+        return LlamaCppTokenizer(gguf_path)

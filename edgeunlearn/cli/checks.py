@@ -45,7 +45,7 @@ def quantize(
 ) -> None:
     """Quantize a GGUF to each type and report the tensor types each file really holds."""
     from edgeunlearn.quantize.llamacpp import quantize_gguf, tensor_types, validate_types
-    from edgeunlearn.runs import default_out, run_folder, write_json
+    from edgeunlearn.runs import default_out, run_folder, write_json, write_manifest
 
     wanted = validate_types(types.split(","))
     if not model.is_file():
@@ -53,6 +53,7 @@ def quantize(
     out = out or default_out("quantize")
     report = {}
     with run_folder(out) as folder:
+        write_manifest(folder, "quantize", {"model": str(model), "types": wanted}, {}, None)
         for qtype in wanted:
             path = quantize_gguf(model, folder / f"{model.stem}-{qtype}.gguf", qtype)
             report[qtype] = {"file": str(out / path.name), "tensor_types": tensor_types(path)}
