@@ -113,3 +113,21 @@ def test_unsupported_architecture_is_refused_for_export(tiny_model, tmp_path):
     with pytest.raises(UserError, match="architecture 'gemma3' is not supported"):
         export_gguf({}, gemma, tmp_path / "x.gguf", None)
     assert not (tmp_path / "x.gguf").exists()
+
+
+def test_mlx_affine_rounding_moves_weights_onto_a_stable_grid(tiny_model, facts):
+    from edgeunlearn.backends.mlx_backend import open_mlx
+    from edgeunlearn.quantize.mlx_affine import round_to_affine_grid
+
+    name = "model.layers.0.self_attn.q_proj.weight"
+    base = MLXBackend(tiny_model)
+    four = open_mlx(tiny_model, bits=4)
+    rounded, original = four.weights()[name], base.weights()[name]
+    first_move = np.abs(rounded - original).mean()
+    assert first_move > 1e-4
+    round_to_affine_grid(four.model, 4)
+    # already on the grid: a second rounding barely moves anything
+    assert np.abs(four.weights()[name] - rounded).mean() < 0.1 * first_move
+    drift = {bits: _mean(open_mlx(tiny_model, bits=bits).score(facts)) for bits in (8, 4)}
+    reference = _mean(base.score(facts))
+    assert abs(drift[8] - reference) < abs(drift[4] - reference)

@@ -69,32 +69,10 @@ class MLXBackend:
 
     def weights(self) -> dict[str, np.ndarray]:
         """HF-named fp32 weights as numpy (after `fuse_lora`, the unlearned model's)."""
+        import mlx.core as mx
         from mlx.utils import tree_flatten
 
-        return {k: np.array(v.astype(self._fp32())) for k, v in tree_flatten(self.model.parameters())}
-
-    def quantize(self, bits: int, group_size: int = 64) -> None:
-        """Round every matrix to MLX's affine quantization grid (mx.quantize → mx.dequantize), in place.
-
-        The weights are exactly those an `nn.quantize`d model computes with, but the matmuls stay in fp32:
-        MLX's quantized CPU kernels are far slower than BLAS here, and the check needs the values, not the
-        memory saving."""
-        import mlx.core as mx
-        from mlx.utils import tree_flatten, tree_unflatten
-
-        rounded = [
-            (name, mx.dequantize(*mx.quantize(w, group_size=group_size, bits=bits), group_size=group_size, bits=bits))
-            for name, w in tree_flatten(self.model.parameters())
-            if w.ndim == 2 and w.shape[-1] % group_size == 0
-        ]
-        self.model.update(tree_unflatten(rounded))
-        mx.eval(self.model.parameters())
-
-    @staticmethod
-    def _fp32():
-        import mlx.core as mx
-
-        return mx.float32
+        return {k: np.array(v.astype(mx.float32)) for k, v in tree_flatten(self.model.parameters())}
 
     # --- scoring and generation -------------------------------------------------------------
     def score(self, items: Sequence[QAItem]) -> list[np.ndarray]:
@@ -135,5 +113,7 @@ def open_mlx(model_dir: Path, weights: dict[str, np.ndarray] | None = None, bits
     if weights is not None:
         backend.model.load_weights([(k, mx.array(v)) for k, v in weights.items()])
     if bits is not None:
-        backend.quantize(bits)
+        from edgeunlearn.quantize.mlx_affine import round_to_affine_grid
+
+        round_to_affine_grid(backend.model, bits)
     return backend
