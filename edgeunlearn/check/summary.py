@@ -9,11 +9,13 @@ from edgeunlearn.check.evaluate import VariantResult
 FULL_PRECISION = ("fp32", "F32", "F16", "BF16")
 
 
-def full_precision(results: Sequence[VariantResult], model: str, family: str) -> VariantResult | None:
-    """The full-precision variant of `model` in `family`, else in any family."""
-    matches = [r for r in results if r.spec.model == model and r.spec.qtype in FULL_PRECISION]
-    same_family = [r for r in matches if r.spec.family == family]
-    return (same_family or matches or [None])[0]
+def reference_variant(results: Sequence[VariantResult], model: str, family: str) -> VariantResult | None:
+    """What `model`'s variants are compared with: its full-precision variant in `family`, else in any
+    family, else the first one checked (a quantized GGUF given as it is)."""
+    own = [r for r in results if r.spec.model == model]
+    full = [r for r in own if r.spec.qtype in FULL_PRECISION]
+    same_family = [r for r in full if r.spec.family == family]
+    return (same_family or full or own or [None])[0]
 
 
 def recovery(variant: VariantResult, unlearned_fp: VariantResult, base_fp: VariantResult | None) -> dict:
@@ -36,11 +38,11 @@ def summarize(results: Sequence[VariantResult], source_type: str | None) -> dict
     rows = []
     for r in results:
         row = r.to_dict()
-        base_fp = full_precision(results, "base", r.spec.family)
+        base_fp = reference_variant(results, "base", r.spec.family)
         if base_fp is not None and r is not base_fp:
             row["forget_kept_vs_base"] = _ratio(r.forget_known, base_fp.forget_known)
             row["retain_kept_vs_base"] = _ratio(r.retain_known, base_fp.retain_known)
-        unlearned_fp = full_precision(results, r.spec.model, r.spec.family)
+        unlearned_fp = reference_variant(results, r.spec.model, r.spec.family)
         if r.spec.model != "base" and unlearned_fp is not None and r is not unlearned_fp:
             row.update(recovery(r, unlearned_fp, base_fp))
         rows.append(row)
@@ -49,17 +51,21 @@ def summarize(results: Sequence[VariantResult], source_type: str | None) -> dict
 
 def grid_summary(results: Sequence[VariantResult], source_type: str | None) -> dict:
     """Which types reproduce the base's own grid: re-quantizing there snaps small updates back onto it."""
-    if not source_type or source_type in FULL_PRECISION:
+    if not source_type:
+        return {"base_from_quantized_gguf": False, "note": None}
+    if source_type in FULL_PRECISION:
         return {"base_from_quantized_gguf": False, "note": "the base is full precision: no grid to snap back to"}
     match = {
         r.spec.qtype: r.spec.grid_match for r in results if r.spec.model == "base" and r.spec.grid_match is not None
     }
     shared = sorted(t for t, m in match.items() if m >= 0.99)
-    note = (
-        f"the base came from a {source_type} GGUF; {', '.join(shared) or 'no swept type'} "
-        f"reproduce{'s' if len(shared) == 1 else ''} its weights exactly, "
-        "so small unlearning updates can round back to the base there"
-    )
+    if shared:
+        note = (
+            f"the base came from a {source_type} GGUF; {', '.join(shared)} reproduce{'s' if len(shared) == 1 else ''}"
+            " its weights exactly, so small unlearning updates can round back to the base there"
+        )
+    else:
+        note = f"the base came from a {source_type} GGUF; sweep {source_type} too to see if updates round back to it"
     return {
         "base_from_quantized_gguf": True,
         "source_type": source_type,

@@ -29,8 +29,10 @@ def model_specs(role: str, spec: str, types: list[str], folder: Path, progress: 
     if source.gguf is not None:
         tokenizer = tokenizer_for(source.gguf)
         qtype = source_type(gguf.GGUFReader(str(source.gguf)))
-        specs = [gguf_spec(f"{role} {qtype}", role, source.gguf, tokenizer, qtype)]
-        return specs + quantized_specs(role, source.gguf, types, out_dir, tokenizer, progress)
+        grid = source.gguf if role == "base" else None  # which types reproduce the base file exactly
+        specs = [gguf_spec(f"{role} {qtype}", role, source.gguf, tokenizer, qtype, grid)]
+        others = [t for t in types if t != qtype]  # the file as given already stands for its own type
+        return specs + quantized_specs(role, source.gguf, others, out_dir, tokenizer, progress, grid)
     tokenizer = AutoTokenizer.from_pretrained(str(source.mlx_dir))
     backend = MLXBackend(source.mlx_dir)
     f16 = export_gguf(backend.weights(), source.mlx_dir, out_dir / f"{role}-F16.gguf", None)
@@ -70,6 +72,7 @@ def run_check(
     inputs = Inputs(None, forget_items, retain_items, wanted, [], hashes)
     progress.stage("check", len(specs))
     results = check_variants(specs, inputs, cfg, progress)
-    summary = summarize(results, None)
+    base_type = next((r.spec.qtype for r in results if r.spec.model == "base"), None)
+    summary = summarize(results, base_type)
     write_json(folder / "results.json", summary)
     return summary
