@@ -11,6 +11,7 @@ from edgeunlearn.config import MethodArgs, TrainConfig
 from edgeunlearn.errors import UserError
 from edgeunlearn.export import export_gguf
 from edgeunlearn.methods import get_method
+from edgeunlearn.methods.terms import mean_nll
 from edgeunlearn.models.gguf_import import materialize
 from edgeunlearn.quantize.llamacpp import grid_match, quantize_gguf, tensor_types, validate_types
 from edgeunlearn.training.trainer import train
@@ -131,3 +132,18 @@ def test_mlx_affine_rounding_moves_weights_onto_a_stable_grid(tiny_model, facts)
     drift = {bits: _mean(open_mlx(tiny_model, bits=bits).score(facts)) for bits in (8, 4)}
     reference = _mean(base.score(facts))
     assert abs(drift[8] - reference) < abs(drift[4] - reference)
+
+
+def test_gradient_accumulation_averages_micro_batches(tiny_model, facts, tmp_path):
+    """Two micro-batches of 2 per step see all four items: the first step's loss is their average."""
+    from edgeunlearn.training.batching import length_buckets, make_batch
+
+    backend = MLXBackend(tiny_model)
+    cfg = TrainConfig(steps=1, batch_size=2, grad_accum=2, learning_rate=1e-3, lora_rank=4)
+    pairs = [backend.prompter.pair(i) for i in facts]
+    losses = []
+    for bucket in length_buckets([len(p) + len(a) for p, a in pairs], 2):
+        nll, _ = mean_nll(backend.model, make_batch([pairs[i] for i in bucket], bucket, backend.pad_id))
+        losses.append(-float(nll))
+    result = train(backend, get_method("ga"), facts, None, cfg, MethodArgs(), 0, tmp_path)
+    assert result.losses[0] == pytest.approx(np.mean(losses), rel=1e-4)
