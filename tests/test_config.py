@@ -33,3 +33,18 @@ def test_bad_recipes_are_refused(tmp_path, text, message):
     recipe.write_text(text)
     with pytest.raises(UserError, match=message):
         config.resolve(recipe, {})
+
+
+def test_every_shipped_recipe_loads_and_names_valid_methods_and_types():
+    from pathlib import Path
+
+    from edgeunlearn.methods import get_method
+    from edgeunlearn.pipeline.inputs import data_path, quant_plan
+
+    recipes = sorted((Path(__file__).parent.parent / "recipes").glob("*.yaml"))
+    assert recipes
+    for recipe in recipes:
+        cfg = config.resolve(recipe, {})
+        get_method(cfg.method)
+        quant_plan(cfg, "Q4_1")
+        assert data_path(cfg.forget).exists() and data_path(cfg.retain).exists()
