@@ -86,39 +86,41 @@ def _held(types: dict | None) -> str:
     return " ".join(f"{k}×{v}" for k, v in quantized.items())
 
 
-def results_table(summary: dict) -> Table:
+COLUMNS = ("variant", "tensors held", "forget known", "retain known", "forget vs base", "retain vs base", "recovered")
+WIDE_TABLE = 150  # below this console width the tensor-type column is left to results.txt
+
+
+def results_table(summary: dict, with_types: bool = True) -> Table:
     table = Table(title="Knowledge kept per variant (share of items whose greedy answer still has the fact)")
-    for column in (
-        "variant",
-        "tensors held",
-        "forget known",
-        "retain known",
-        "forget vs base",
-        "retain vs base",
-        "recovered",
-    ):
-        table.add_column(column, justify="left" if column in ("variant", "tensors held") else "right")
+    columns = [c for c in COLUMNS if with_types or c != "tensors held"]
+    for column in columns:
+        left = column in ("variant", "tensors held")
+        table.add_column(column, justify="left" if left else "right", no_wrap=column == "variant")
     for row in summary["variants"]:
         recovered = "–"
         if row.get("forgotten_at_full_precision"):
             recovered = f"{row['recovered']}/{row['forgotten_at_full_precision']} ({_pct(row['recovery_rate'])})"
-        table.add_row(
-            row["name"],
-            _held(row.get("tensor_types")),
-            _pct(row["forget_known"]),
-            _pct(row["retain_known"]),
-            _pct(row.get("forget_kept_vs_base")),
-            _pct(row.get("retain_kept_vs_base")),
-            recovered,
-        )
+        cells = {
+            "variant": row["name"],
+            "tensors held": _held(row.get("tensor_types")),
+            "forget known": _pct(row["forget_known"]),
+            "retain known": _pct(row["retain_known"]),
+            "forget vs base": _pct(row.get("forget_kept_vs_base")),
+            "retain vs base": _pct(row.get("retain_kept_vs_base")),
+            "recovered": recovered,
+        }
+        table.add_row(*(cells[c] for c in columns))
     return table
 
 
 def show_results(summary: dict, folder: Path | None = None) -> None:
     """Print the table and grid note; also save them as results.txt beside results.json."""
+    wide = console.width >= WIDE_TABLE
     table = results_table(summary)
     grid = summary.get("grid", {}).get("note")
-    console.print(table)
+    console.print(table if wide else results_table(summary, with_types=False))
+    if not wide:
+        console.print("tensor types each file really holds: results.txt (a wider terminal shows them here)")
     if grid:
         console.print(f"[bold]grid:[/] {grid}")
     if folder is not None:
