@@ -27,7 +27,7 @@ def data_path(spec: str) -> Path:
 
 @dataclass(frozen=True)
 class Inputs:
-    model: ModelSource
+    model: ModelSource | None  # None for `check`, which takes models as given
     forget: list[QAItem]
     retain: list[QAItem]
     llama_types: list[str]
