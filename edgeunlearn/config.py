@@ -43,6 +43,10 @@ class TrainConfig:
 class MethodArgs:
     beta: float = _opt(0.1, "NPO inverse temperature β")
     retain_weight: float = _opt(1.0, "weight of the retain NLL term")
+    divergence: str = _opt("tv", "FLAT f-divergence (tv, kl, js, pearson, reverse_kl, jeffrey, ...)")
+    template: str = _opt("refusal", "FLAT template answers: refusal")
+    simnpo_beta: float = _opt(2.5, "SimNPO inverse temperature β")
+    gamma: float = _opt(0.0, "SimNPO margin γ")
 
 
 @dataclass(frozen=True)

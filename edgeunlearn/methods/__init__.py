@@ -21,10 +21,12 @@ class Method:
     summary: str
     needs_retain: bool = False
     needs_reference: bool = False
+    needs_template: bool = False  # a refusal answer per forget item, batched alongside it
+    check_args: Callable | None = None  # raises UserError on bad method_args
 
 
 METHODS: Registry[Method] = Registry("method")
-_MODULES = ("ga", "gd", "npo", "npo_gd")
+_MODULES = ("ga", "gd", "npo", "npo_gd", "flat", "simnpo")
 
 
 def register(method: Method) -> Method:

@@ -31,3 +31,14 @@ def mean_nll(model, batch) -> tuple[mx.array, mx.array]:
 def npo_loss(nll: mx.array, ref_nll: mx.array, beta: float) -> mx.array:
     """NPO: −(2/β)·log σ(β·(ℓθ − ℓref)), averaged over sequences; ℓ are summed sequence NLLs."""
     return -(2.0 / beta) * nn.log_sigmoid(beta * (nll - ref_nll)).mean()
+
+
+def mean_token_prob(model, batch) -> mx.array:
+    """P̄: mean over answer tokens of p(y_t | x, y_<t) — probabilities, not log-probs. (B,)"""
+    probs = mx.exp(token_logprobs(model, batch)) * batch.mask
+    return probs.sum(axis=1) / batch.mask.sum(axis=1)
+
+
+def length_normalized_nll(model, batch) -> mx.array:
+    """Summed answer NLL divided by the answer length, ℓ/|y| in SimNPO's notation. (B,)"""
+    return sequence_nll(model, batch) / batch.mask.sum(axis=1)

@@ -46,11 +46,14 @@ def train(
 
     if method.needs_retain and not retain:
         raise UserError(f"method {method.name!r} needs retain data: pass --retain FILE or pick ga/npo")
+    if method.check_args:
+        method.check_args(args)
     mx.random.seed(seed)
     backend.add_lora(cfg.lora_rank, cfg.lora_scale, cfg.lora_dropout, cfg.lora_keys, cfg.lora_layers)
     forget_pairs = [backend.prompter.pair(i) for i in forget]
     ref_nll = _reference_nll(backend, forget_pairs) if method.needs_reference else None
     streams = {"forget": endless_batches(forget_pairs, cfg.batch_size, seed, backend.pad_id)}
+    templates = _aligned_templates(backend, forget, seed) if method.needs_template else None
     if method.needs_retain:
         retain_pairs = [backend.prompter.pair(i) for i in retain]
         streams["retain"] = endless_batches(retain_pairs, cfg.batch_size, seed + 1, backend.pad_id)
@@ -64,7 +67,7 @@ def train(
     losses, step_times, start = [], [], time.perf_counter()
     for step in range(1, cfg.steps + 1):
         t0 = time.perf_counter()
-        loss, grads = _accumulate(loss_and_grad, model, streams, ref_nll, cfg.grad_accum)
+        loss, grads = _accumulate(loss_and_grad, model, streams, ref_nll, templates, cfg.grad_accum)
         optimizer.update(model, grads)
         mx.eval(model.trainable_parameters(), optimizer.state, loss)
         step_times.append(time.perf_counter() - t0)
@@ -78,7 +81,7 @@ def train(
     return TrainResult(cfg.steps, time.perf_counter() - start, median, losses[-1] if losses else 0.0, tuple(losses))
 
 
-def _accumulate(loss_and_grad, model, streams, ref_nll, micro_batches: int):
+def _accumulate(loss_and_grad, model, streams, ref_nll, templates, micro_batches: int):
     """Average loss and gradients over `micro_batches` draws from each stream."""
     import mlx.core as mx
     from mlx.utils import tree_map
@@ -86,6 +89,8 @@ def _accumulate(loss_and_grad, model, streams, ref_nll, micro_batches: int):
     total_loss, total_grads = 0.0, None
     for _ in range(micro_batches):
         batches = {name: next(stream) for name, stream in streams.items()}
+        if templates is not None:
+            batches["template"] = templates(batches["forget"].index)
         if ref_nll is not None:
             batches["forget"].ref_nll = ref_nll[mx.array(batches["forget"].index)]
         loss, grads = loss_and_grad(model, batches)
@@ -94,6 +99,14 @@ def _accumulate(loss_and_grad, model, streams, ref_nll, micro_batches: int):
     if micro_batches == 1:
         return total_loss, total_grads
     return total_loss / micro_batches, tree_map(lambda g: g / micro_batches, total_grads)
+
+
+def _aligned_templates(backend, forget: Sequence[QAItem], seed: int):
+    """A function from forget-batch rows to the batch of the same questions with template answers."""
+    from edgeunlearn.data.templates import refusal_answers
+
+    pairs = [backend.prompter.pair(item) for item in refusal_answers(forget, seed)]
+    return lambda index: make_batch([pairs[i] for i in index], index, backend.pad_id)
 
 
 def _reference_nll(backend, pairs, batch_size: int = 16):
