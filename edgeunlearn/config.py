@@ -37,6 +37,8 @@ class TrainConfig:
     lora_layers: int = _opt(-1, "how many of the last transformer blocks get LoRA (-1: all)")
     lora_keys: tuple[str, ...] = _opt(PROJECTIONS, "projections that get LoRA")
     checkpoint_every: int = _opt(0, "save the adapter every N steps (0: only at the end)")
+    sure: bool = _opt(False, "SURE: train only the output rows most salient for the forget loss")
+    sure_percentile: float = _opt(90.0, "SURE: keep rows whose saliency is at or above this percentile")
 
 
 @dataclass(frozen=True)

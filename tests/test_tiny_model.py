@@ -147,3 +147,31 @@ def test_gradient_accumulation_averages_micro_batches(tiny_model, facts, tmp_pat
         losses.append(-float(nll))
     result = train(backend, get_method("ga"), facts, None, cfg, MethodArgs(), 0, tmp_path)
     assert result.losses[0] == pytest.approx(np.mean(losses), rel=1e-4)
+
+
+def test_sure_trains_only_the_salient_output_rows(tiny_model, facts, tmp_path):
+    from mlx.utils import tree_flatten
+
+    backend = MLXBackend(tiny_model)
+    before = _mean(backend.score(facts))
+    cfg = TrainConfig(steps=3, batch_size=4, learning_rate=1e-3, lora_rank=4, sure=True, sure_percentile=90.0)
+    train(backend, get_method("ga"), facts, None, cfg, MethodArgs(), 0, tmp_path)
+    assert _mean(backend.score(facts)) < before
+    columns = [
+        np.abs(np.array(v)).sum(axis=0) > 0
+        for k, v in tree_flatten(backend.model.trainable_parameters())
+        if k.endswith("lora_b")
+    ]
+    trained = np.concatenate(columns).mean()
+    assert 0.05 <= trained <= 0.15, f"{trained:.3f} of output rows moved; SURE at p90 should keep ~10%"
+    with pytest.raises(UserError, match="sure_percentile"):
+        train(
+            MLXBackend(tiny_model),
+            get_method("ga"),
+            facts,
+            None,
+            TrainConfig(steps=1, sure=True, sure_percentile=100),
+            MethodArgs(),
+            0,
+            tmp_path,
+        )

@@ -16,6 +16,7 @@ from edgeunlearn.errors import UserError
 from edgeunlearn.methods import Method
 from edgeunlearn.training.batching import endless_batches, length_buckets, make_batch
 from edgeunlearn.training.callbacks import SILENT, Progress
+from edgeunlearn.training.sure import apply_masks, saliency_masks
 
 ADAPTER_FILE = "adapters.safetensors"
 
@@ -50,14 +51,7 @@ def train(
         method.check_args(args)
     mx.random.seed(seed)
     backend.add_lora(cfg.lora_rank, cfg.lora_scale, cfg.lora_dropout, cfg.lora_keys, cfg.lora_layers)
-    forget_pairs = [backend.prompter.pair(i) for i in forget]
-    ref_nll = _reference_nll(backend, forget_pairs) if method.needs_reference else None
-    streams = {"forget": endless_batches(forget_pairs, cfg.batch_size, seed, backend.pad_id)}
-    templates = _aligned_templates(backend, forget, seed) if method.needs_template else None
-    if method.needs_retain:
-        retain_pairs = [backend.prompter.pair(i) for i in retain]
-        streams["retain"] = endless_batches(retain_pairs, cfg.batch_size, seed + 1, backend.pad_id)
-
+    streams, ref_nll, templates, masks = _inputs(backend, method, forget, retain, cfg, seed)
     model = backend.model
     model.train()
     optimizer = optim.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -68,6 +62,8 @@ def train(
     for step in range(1, cfg.steps + 1):
         t0 = time.perf_counter()
         loss, grads = _accumulate(loss_and_grad, model, streams, ref_nll, templates, cfg.grad_accum)
+        if masks is not None:
+            grads = apply_masks(grads, masks)
         optimizer.update(model, grads)
         mx.eval(model.trainable_parameters(), optimizer.state, loss)
         step_times.append(time.perf_counter() - t0)
@@ -79,6 +75,19 @@ def train(
     save_adapter(model, adapter_dir / ADAPTER_FILE)
     median = float(np.median(step_times)) if step_times else 0.0
     return TrainResult(cfg.steps, time.perf_counter() - start, median, losses[-1] if losses else 0.0, tuple(losses))
+
+
+def _inputs(backend, method: Method, forget, retain, cfg: TrainConfig, seed: int):
+    """Batch streams plus what is computed once before training: ℓref, templates, SURE masks."""
+    forget_pairs = [backend.prompter.pair(i) for i in forget]
+    streams = {"forget": endless_batches(forget_pairs, cfg.batch_size, seed, backend.pad_id)}
+    if method.needs_retain:
+        retain_pairs = [backend.prompter.pair(i) for i in retain]
+        streams["retain"] = endless_batches(retain_pairs, cfg.batch_size, seed + 1, backend.pad_id)
+    ref_nll = _reference_nll(backend, forget_pairs) if method.needs_reference else None
+    templates = _aligned_templates(backend, forget, seed) if method.needs_template else None
+    masks = saliency_masks(backend, forget_pairs, cfg.sure_percentile) if cfg.sure else None
+    return streams, ref_nll, templates, masks
 
 
 def _accumulate(loss_and_grad, model, streams, ref_nll, templates, micro_batches: int):
