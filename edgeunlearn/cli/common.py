@@ -13,7 +13,11 @@ from edgeunlearn.errors import RunError, UserError
 ModelOpt = typer.Option(None, "--model", help="model folder, GGUF file, or `default` (SmolLM2-135M-Instruct)")
 ForgetOpt = typer.Option(None, "--forget", help="forget set: .jsonl/.json/.csv or a saved datasets folder")
 RetainOpt = typer.Option(None, "--retain", help='retain set, same formats ("" for none)')
-MethodOpt = typer.Option(None, "--method", help="unlearning method (ga, gd, npo, npo_gd, flat, simnpo)")
+MethodOpt = typer.Option(
+    None,
+    "--method",
+    help="unlearning method: ga, gd, npo, npo_gd, flat, simnpo, relearn, relearn_gd, relearn_klr, relearn_klr_gdr",
+)
 SeedOpt = typer.Option(None, "--seed", help="random seed")
 StepsOpt = typer.Option(None, "--steps", help="optimizer steps")
 TypesOpt = typer.Option(None, "--types", help="comma-separated llama.cpp quantization types, e.g. Q8_0,Q4_K_M")

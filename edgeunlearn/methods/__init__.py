@@ -22,11 +22,23 @@ class Method:
     needs_retain: bool = False
     needs_reference: bool = False
     needs_template: bool = False  # a refusal answer per forget item, batched alongside it
+    needs_retain_reference: bool = False  # base log-probs on each retain batch (LoRA off), for KL terms
     check_args: Callable | None = None  # raises UserError on bad method_args
 
 
 METHODS: Registry[Method] = Registry("method")
-_MODULES = ("ga", "gd", "npo", "npo_gd", "flat", "simnpo")
+_MODULES = ("ga", "gd", "npo", "npo_gd", "flat", "simnpo", "relearn")
+
+
+def check_inputs(method: Method, has_retain: bool, args) -> None:
+    """Refuse a run the method cannot do, before any work starts."""
+    from edgeunlearn.errors import UserError
+
+    if method.needs_retain and not has_retain:
+        forget_only = ", ".join(n for n in method_names() if not METHODS.get(n).needs_retain)
+        raise UserError(f"method {method.name!r} needs retain data: pass --retain FILE or pick one of {forget_only}")
+    if method.check_args:
+        method.check_args(args)
 
 
 def register(method: Method) -> Method:

@@ -9,6 +9,12 @@ import mlx.core as mx
 import mlx.nn as nn
 
 
+def vocab_logprobs(model, batch) -> mx.array:
+    """log p(v | prefix) for every vocabulary entry at every position. (B, T, V)"""
+    logits = model(batch.inputs).astype(mx.float32)
+    return logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+
+
 def token_logprobs(model, batch) -> mx.array:
     """log p(target_t | prefix) at every position. (B, T)"""
     logits = model(batch.inputs).astype(mx.float32)  # (B, T, V)
@@ -42,3 +48,11 @@ def mean_token_prob(model, batch) -> mx.array:
 def length_normalized_nll(model, batch) -> mx.array:
     """Summed answer NLL divided by the answer length, ℓ/|y| in SimNPO's notation. (B,)"""
     return sequence_nll(model, batch) / batch.mask.sum(axis=1)
+
+
+def kl_to_reference(model, batch) -> mx.array:
+    """KL(ref ‖ θ) per answer token, averaged; `batch.ref_logprobs` (B, T, V) came from the base with LoRA
+    switched off. (scalar)"""
+    ref = batch.ref_logprobs
+    kl = (mx.exp(ref) * (ref - vocab_logprobs(model, batch))).sum(axis=-1)  # (B, T)
+    return (kl * batch.mask).sum() / batch.mask.sum()

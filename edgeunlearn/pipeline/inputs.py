@@ -61,13 +61,9 @@ def quant_plan(cfg: RunConfig, source_type: str | None) -> tuple[list[str], list
 
 def prepare(cfg: RunConfig, need_method: bool = True) -> Inputs:
     if need_method:
-        from edgeunlearn.methods import get_method
+        from edgeunlearn.methods import check_inputs, get_method
 
-        method = get_method(cfg.method)
-        if method.needs_retain and not cfg.retain:
-            raise UserError(f"method {cfg.method!r} needs retain data: pass --retain FILE or pick ga/npo")
-        if method.check_args:
-            method.check_args(cfg.method_args)
+        check_inputs(get_method(cfg.method), bool(cfg.retain), cfg.method_args)
     quant_plan(cfg, None)  # refuse bad types before the slow steps
     forget, retain, hashes = load_sets(cfg.forget, cfg.retain)
     model = resolve_model(cfg.model)

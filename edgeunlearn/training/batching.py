@@ -17,6 +17,7 @@ class Batch:
     mask: object
     index: list[int]
     ref_nll: object = None  # (B,) base model's summed answer NLL, for reference-relative methods
+    ref_logprobs: object = None  # (B, T, V) base model's log-probs, for KL-to-reference terms
 
 
 def make_batch(pairs: Sequence[tuple[list[int], list[int]]], index: Sequence[int], pad_id: int = 0) -> Batch:

@@ -12,8 +12,7 @@ import numpy as np
 
 from edgeunlearn.config import MethodArgs, TrainConfig
 from edgeunlearn.data import QAItem
-from edgeunlearn.errors import UserError
-from edgeunlearn.methods import Method
+from edgeunlearn.methods import Method, check_inputs
 from edgeunlearn.training.batching import endless_batches, length_buckets, make_batch
 from edgeunlearn.training.callbacks import SILENT, Progress
 from edgeunlearn.training.sure import apply_masks, saliency_masks
@@ -45,10 +44,7 @@ def train(
     import mlx.nn as nn
     import mlx.optimizers as optim
 
-    if method.needs_retain and not retain:
-        raise UserError(f"method {method.name!r} needs retain data: pass --retain FILE or pick ga/npo")
-    if method.check_args:
-        method.check_args(args)
+    check_inputs(method, bool(retain), args)
     mx.random.seed(seed)
     backend.add_lora(cfg.lora_rank, cfg.lora_scale, cfg.lora_dropout, cfg.lora_keys, cfg.lora_layers)
     streams, ref_nll, templates, masks = _inputs(backend, method, forget, retain, cfg, seed)
@@ -61,7 +57,8 @@ def train(
     losses, step_times, start = [], [], time.perf_counter()
     for step in range(1, cfg.steps + 1):
         t0 = time.perf_counter()
-        loss, grads = _accumulate(loss_and_grad, model, streams, ref_nll, templates, cfg.grad_accum)
+        reference = backend.lora_disabled if method.needs_retain_reference else None
+        loss, grads = _accumulate(loss_and_grad, model, streams, ref_nll, templates, reference, cfg.grad_accum)
         if masks is not None:
             grads = apply_masks(grads, masks)
         optimizer.update(model, grads)
@@ -90,16 +87,21 @@ def _inputs(backend, method: Method, forget, retain, cfg: TrainConfig, seed: int
     return streams, ref_nll, templates, masks
 
 
-def _accumulate(loss_and_grad, model, streams, ref_nll, templates, micro_batches: int):
+def _accumulate(loss_and_grad, model, streams, ref_nll, templates, reference, micro_batches: int):
     """Average loss and gradients over `micro_batches` draws from each stream."""
     import mlx.core as mx
     from mlx.utils import tree_map
+
+    from edgeunlearn.methods.terms import vocab_logprobs
 
     total_loss, total_grads = 0.0, None
     for _ in range(micro_batches):
         batches = {name: next(stream) for name, stream in streams.items()}
         if templates is not None:
             batches["template"] = templates(batches["forget"].index)
+        if reference is not None:
+            with reference():  # the base model: same weights, LoRA scaled to zero
+                batches["retain"].ref_logprobs = mx.stop_gradient(vocab_logprobs(model, batches["retain"]))
         if ref_nll is not None:
             batches["forget"].ref_nll = ref_nll[mx.array(batches["forget"].index)]
         loss, grads = loss_and_grad(model, batches)
