@@ -53,11 +53,11 @@ def train(
     optimizer = optim.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
     loss_and_grad = nn.value_and_grad(model, lambda m, b: method.loss(m, b, args)[0])
 
+    reference = backend.lora_disabled if method.needs_retain_reference else None
     progress.stage("train", cfg.steps)
     losses, step_times, start = [], [], time.perf_counter()
     for step in range(1, cfg.steps + 1):
         t0 = time.perf_counter()
-        reference = backend.lora_disabled if method.needs_retain_reference else None
         loss, grads = _accumulate(loss_and_grad, model, streams, ref_nll, templates, reference, cfg.grad_accum)
         if masks is not None:
             grads = apply_masks(grads, masks)
