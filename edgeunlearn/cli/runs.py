@@ -11,16 +11,23 @@ from edgeunlearn.cli import common as c
 from edgeunlearn.cli.ui import RichProgress, console, show_base_knowledge, show_results
 
 
-def _full_run(recipe: Path | None, out: Path | None, prefix: str, **values) -> None:
+def _plan(recipe: Path | None, out: Path | None, prefix: str, **values):
+    """(config, validated inputs, run folder): every input checked before any slow work starts."""
     from edgeunlearn import config
     from edgeunlearn.pipeline.inputs import prepare
-    from edgeunlearn.pipeline.spine import run_spine
-    from edgeunlearn.runs import check_out_free, default_out, run_folder
+    from edgeunlearn.runs import check_out_free, default_out
 
     cfg = config.resolve(recipe, c.overrides(**values))
     out = out or default_out(prefix)
     check_out_free(out)
-    inputs = prepare(cfg)
+    return cfg, prepare(cfg), out
+
+
+def _full_run(recipe: Path | None, out: Path | None, prefix: str, **values) -> None:
+    from edgeunlearn.pipeline.spine import run_spine
+    from edgeunlearn.runs import run_folder
+
+    cfg, inputs, out = _plan(recipe, out, prefix, **values)
     progress = _DemoProgress()
     start = time.perf_counter()
     try:
@@ -85,16 +92,11 @@ def unlearn(
     """Train a LoRA adapter that unlearns the forget set (no export, no check)."""
     from edgeunlearn import config
     from edgeunlearn.backends.mlx_backend import MLXBackend
-    from edgeunlearn.pipeline.inputs import prepare
     from edgeunlearn.pipeline.spine import train_adapter
-    from edgeunlearn.runs import check_out_free, default_out, run_folder, write_manifest
+    from edgeunlearn.runs import run_folder, write_manifest
 
-    cfg = config.resolve(
-        config_path, c.overrides(model=model, forget=forget, retain=retain, method=method, seed=seed, steps=steps)
-    )
-    out = out or default_out("unlearn")
-    check_out_free(out)
-    inputs = prepare(cfg)
+    values = {"model": model, "forget": forget, "retain": retain, "method": method, "seed": seed, "steps": steps}
+    cfg, inputs, out = _plan(config_path, out, "unlearn", **values)
     progress = RichProgress()
     try:
         with run_folder(out) as folder:

@@ -16,7 +16,6 @@ from edgeunlearn.training.callbacks import Progress
 def model_specs(role: str, spec: str, types: list[str], folder: Path, progress: Progress) -> list[VariantSpec]:
     """The model as given, plus its quantizations. A model folder is checked in MLX and exported first."""
     import gguf
-    from transformers import AutoTokenizer
 
     from edgeunlearn.backends.llamacpp_backend import tokenizer_for
     from edgeunlearn.backends.mlx_backend import MLXBackend
@@ -33,8 +32,8 @@ def model_specs(role: str, spec: str, types: list[str], folder: Path, progress: 
         specs = [gguf_spec(f"{role} {qtype}", role, source.gguf, tokenizer, qtype, grid)]
         others = [t for t in types if t != qtype]  # the file as given already stands for its own type
         return specs + quantized_specs(role, source.gguf, others, out_dir, tokenizer, progress, grid)
-    tokenizer = AutoTokenizer.from_pretrained(str(source.mlx_dir))
     backend = MLXBackend(source.mlx_dir)
+    tokenizer = backend.tokenizer
     f16 = export_gguf(backend.weights(), source.mlx_dir, out_dir / f"{role}-F16.gguf", None)
     specs = [
         VariantSpec(f"{role} MLX fp32", role, "mlx", "fp32", lambda: backend),

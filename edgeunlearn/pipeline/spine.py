@@ -64,8 +64,6 @@ def train_adapter(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progres
 
 def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress = SILENT) -> dict:
     """Run everything into `folder`; returns the summary also written to results.json."""
-    from transformers import AutoTokenizer
-
     from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.export import export_gguf
 
@@ -77,8 +75,8 @@ def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress =
         cfg.seed,
         model_source=str(inputs.model.gguf or inputs.model.mlx_dir),
     )
-    tokenizer = AutoTokenizer.from_pretrained(str(inputs.model.mlx_dir))
     backend = MLXBackend(inputs.model.mlx_dir)
+    tokenizer = backend.tokenizer  # llama.cpp variants get the very ids MLX trains on
     progress.stage("base model: export F16 GGUF")
     base_f16 = ensure_base_f16(inputs.model, backend)
     results = check_variants([gguf_spec("base F16", "base", base_f16, tokenizer, "F16")], inputs, cfg, progress)
