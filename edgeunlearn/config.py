@@ -15,6 +15,7 @@ import tomllib
 from edgeunlearn.errors import UserError
 from edgeunlearn.models.llama_layout import PROJECTIONS
 
+AUGMENT_KINDS = ("rephrased", "specific", "noisy", "reversed")
 DEFAULT_LLAMACPP_TYPES = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K")
 
 
@@ -46,9 +47,22 @@ class MethodArgs:
     beta: float = _opt(0.1, "NPO inverse temperature β")
     retain_weight: float = _opt(1.0, "weight of the retain NLL term")
     divergence: str = _opt("tv", "FLAT f-divergence (tv, kl, js, pearson, reverse_kl, jeffrey, ...)")
-    template: str = _opt("refusal", "FLAT template answers: refusal")
+    template: str = _opt("refusal", "FLAT template answers: refusal, or relearn (ReLearn's vague answers)")
     simnpo_beta: float = _opt(2.5, "SimNPO inverse temperature β")
     gamma: float = _opt(0.0, "SimNPO margin γ")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    generator: str = _opt(
+        "self", "who writes the variants: `self` (the model being unlearned), a model path, or `templates`"
+    )
+    kinds: tuple[str, ...] = _opt(AUGMENT_KINDS, "question variant kinds: " + ", ".join(AUGMENT_KINDS))
+    per_kind: int = _opt(1, "variants of each kind per forget item")
+    attempts: int = _opt(3, "model attempts (each a different instruction) before the template fallback")
+    completions: bool = _opt(True, "add completion items: an answer's first quarter as prompt, the rest as target")
+    max_new_tokens: int = _opt(48, "length of the model's outputs")
+    data: str | None = _opt(None, "augmented JSONL to train on instead of generating (e.g. an edited `augment` output)")
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,7 @@ class RunConfig:
     seed: int = _opt(0, "random seed")
     train: TrainConfig = field(default_factory=TrainConfig)
     method_args: MethodArgs = field(default_factory=MethodArgs)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
     check: CheckConfig = field(default_factory=CheckConfig)
 

@@ -2,7 +2,7 @@
 
 import typer
 
-from edgeunlearn.cli import checks, doctor, runs
+from edgeunlearn.cli import augment, checks, doctor, runs
 
 app = typer.Typer(
     name="edgeunlearn",
@@ -12,5 +12,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 runs.register(app)
+augment.register(app)
 checks.register(app)
 doctor.register(app)

@@ -22,6 +22,9 @@ SeedOpt = typer.Option(None, "--seed", help="random seed")
 StepsOpt = typer.Option(None, "--steps", help="optimizer steps")
 TypesOpt = typer.Option(None, "--types", help="comma-separated llama.cpp quantization types, e.g. Q8_0,Q4_K_M")
 ConfigOpt = typer.Option(None, "--config", help="recipe (YAML or TOML) to start from")
+AugmentedOpt = typer.Option(
+    None, "--augmented", help="ReLearn: train on this augmented JSONL (from `edgeunlearn augment`, maybe edited)"
+)
 OutOpt = typer.Option(None, "--out", help="run folder to create (must not exist)")
 
 OptPath = Path | None
@@ -51,5 +54,5 @@ def reports_errors(command):
 
 def overrides(**values) -> dict:
     """Command-line values keyed by their config path (None: not given)."""
-    keys = {"steps": "train.steps", "types": "quantize.types"}
+    keys = {"steps": "train.steps", "types": "quantize.types", "augmented": "augment.data"}
     return {keys.get(k, k): (str(v) if isinstance(v, Path) else v) for k, v in values.items()}

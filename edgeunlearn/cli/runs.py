@@ -63,6 +63,7 @@ def run(
     seed: c.OptInt = c.SeedOpt,
     steps: c.OptInt = c.StepsOpt,
     types: c.OptStr = c.TypesOpt,
+    augmented: c.OptPath = c.AugmentedOpt,
 ) -> None:
     """Run a recipe end to end; command-line options override the recipe."""
     _full_run(
@@ -76,6 +77,7 @@ def run(
         seed=seed,
         steps=steps,
         types=types,
+        augmented=augmented,
     )
 
 
@@ -88,6 +90,7 @@ def unlearn(
     steps: c.OptInt = c.StepsOpt,
     config_path: c.OptPath = c.ConfigOpt,
     out: c.OptPath = c.OutOpt,
+    augmented: c.OptPath = c.AugmentedOpt,
 ) -> None:
     """Train a LoRA adapter that unlearns the forget set (no export, no check)."""
     from edgeunlearn import config
@@ -96,6 +99,7 @@ def unlearn(
     from edgeunlearn.runs import run_folder, write_manifest
 
     values = {"model": model, "forget": forget, "retain": retain, "method": method, "seed": seed, "steps": steps}
+    values["augmented"] = augmented
     cfg, inputs, out = _plan(config_path, out, "unlearn", **values)
     progress = RichProgress()
     try:

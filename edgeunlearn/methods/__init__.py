@@ -2,7 +2,9 @@
 
 A loss takes `(model, batches, args)` where `batches` has "forget" (and "retain" when the method needs
 it) and returns `(loss, ntoks)`. `needs_reference` asks the trainer to compute the base model's
-summed answer NLL per forget item once, before training, with LoRA switched off.
+summed answer NLL per forget item once, before training, with LoRA switched off. `needs_template` batches a
+template answer to each forget question beside it. A method that `needs_augmented` trains its "forget"
+stream on ReLearn's augmented data (vague answers) instead of the forget facts.
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ class Method:
     needs_reference: bool = False
     needs_template: bool = False  # a refusal answer per forget item, batched alongside it
     needs_retain_reference: bool = False  # base log-probs on each retain batch (LoRA off), for KL terms
+    needs_augmented: bool | Callable = False  # ReLearn's augmented data; a callable decides from method_args
     check_args: Callable | None = None  # raises UserError on bad method_args
+
+    def wants_augmented(self, args) -> bool:
+        return self.needs_augmented(args) if callable(self.needs_augmented) else self.needs_augmented
 
 
 METHODS: Registry[Method] = Registry("method")

@@ -59,12 +59,15 @@ def flat_loss(model, batches, args):
     return flat_objective(p_template, p_forget, args.divergence), forget.mask.sum()
 
 
+TEMPLATE_SOURCES = ("refusal", "relearn")  # project refusals, or ReLearn's vague answers to the same questions
+
+
 def check_flat_args(args) -> None:
     if args.divergence not in DIVERGENCES:
         valid = ", ".join(DIVERGENCES)
         raise UserError(f"unknown divergence {args.divergence!r}: choose one of {valid}")
-    if args.template != "refusal":
-        raise UserError(f"unknown FLAT template {args.template!r}: use refusal")
+    if args.template not in TEMPLATE_SOURCES:
+        raise UserError(f"unknown FLAT template {args.template!r}: use {' or '.join(TEMPLATE_SOURCES)}")
 
 
 register(
@@ -73,6 +76,7 @@ register(
         flat_loss,
         "f-divergence between a refusal template and the forget answer (forget data only)",
         needs_template=True,
+        needs_augmented=lambda args: args.template == "relearn",
         check_args=check_flat_args,
     )
 )

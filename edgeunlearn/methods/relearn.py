@@ -1,6 +1,7 @@
 """ReLearn (Xu et al. 2025): unlearn by *learning* on augmented forget data whose answers keep the subject
 but drop the facts, while holding retain knowledge. The forget set given to these methods must be that
-augmented data (vague answers), never the original facts: NLL on the originals would teach them again.
+augmented data (vague answers), never the original facts: NLL on the originals would teach them again; the
+pipeline builds it (edgeunlearn.augment) and checks the model on the original facts.
 
 relearn          NLL on augmented forget data
 relearn_gd       + NLL on retain
@@ -30,4 +31,6 @@ for name, nll, kl, summary in (
     ("relearn_klr", False, True, "ReLearn + KL(ref ‖ θ) on retain"),
     ("relearn_klr_gdr", True, True, "ReLearn + NLL and KL(ref ‖ θ) on retain"),
 ):
-    register(Method(name, _loss(nll, kl), summary, needs_retain=nll or kl, needs_retain_reference=kl))
+    register(
+        Method(name, _loss(nll, kl), summary, needs_retain=nll or kl, needs_retain_reference=kl, needs_augmented=True)
+    )

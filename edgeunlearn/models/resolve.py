@@ -42,6 +42,13 @@ def cache_root() -> Path:
     return Path(base)
 
 
+def weights_identity(model: ModelSource) -> str:
+    """A short key for a model's weights (paths, sizes, mtimes of its safetensors): cache keys use it."""
+    files = sorted(model.mlx_dir.glob("*.safetensors"))
+    key = hashlib.sha256(str([(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]).encode())
+    return key.hexdigest()[:12]
+
+
 def resolve_model(spec: str) -> ModelSource:
     path = embedded_model_path() if spec == DEFAULT_MODEL else Path(spec).expanduser()
     if not path.exists():

@@ -49,6 +49,17 @@ def load_sets(forget: str | None, retain: str | None) -> tuple[list[QAItem], lis
     return items, kept, hashes
 
 
+def check_augmentation(cfg: RunConfig, forget: list[QAItem]) -> None:
+    """Refuse a bad augment section, a leaking user file or a missing generator before any slow work."""
+    from edgeunlearn.augment import check_config, load_augmented
+
+    check_config(cfg.augment)
+    if cfg.augment.data:
+        load_augmented(Path(cfg.augment.data).expanduser(), forget)
+    elif cfg.augment.generator not in ("self", "templates"):
+        resolve_model(cfg.augment.generator)
+
+
 def quant_plan(cfg: RunConfig, source_type: str | None) -> tuple[list[str], list[int]]:
     from edgeunlearn.quantize.llamacpp import validate_types
     from edgeunlearn.quantize.mlx_affine import validate_bits
@@ -60,12 +71,17 @@ def quant_plan(cfg: RunConfig, source_type: str | None) -> tuple[list[str], list
 
 
 def prepare(cfg: RunConfig, need_method: bool = True) -> Inputs:
+    augmenting = False
     if need_method:
         from edgeunlearn.methods import check_inputs, get_method
 
-        check_inputs(get_method(cfg.method), bool(cfg.retain), cfg.method_args)
+        method = get_method(cfg.method)
+        check_inputs(method, bool(cfg.retain), cfg.method_args)
+        augmenting = method.wants_augmented(cfg.method_args)
     quant_plan(cfg, None)  # refuse bad types before the slow steps
     forget, retain, hashes = load_sets(cfg.forget, cfg.retain)
+    if augmenting:
+        check_augmentation(cfg, forget)
     model = resolve_model(cfg.model)
     types, bits = quant_plan(cfg, model.source_type)
     return Inputs(model, forget, retain, types, bits, hashes)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from edgeunlearn.check.evaluate import VariantResult, VariantSpec, evaluate_variant
 from edgeunlearn.check.judge import Judge
 from edgeunlearn.check.summary import summarize
 from edgeunlearn.config import RunConfig, to_dict
-from edgeunlearn.models.resolve import ModelSource, cache_root
+from edgeunlearn.models.resolve import ModelSource, cache_root, weights_identity
 from edgeunlearn.pipeline.inputs import Inputs
 from edgeunlearn.pipeline.variants import gguf_spec, mlx_specs, quantized_specs
 from edgeunlearn.runs import write_json, write_manifest
@@ -18,9 +17,7 @@ from edgeunlearn.training.callbacks import SILENT, Progress
 
 def base_export_dir(model: ModelSource) -> Path:
     """Where the base model's F16 GGUF and its quantizations are cached, keyed by the weights' identity."""
-    files = sorted(model.mlx_dir.glob("*.safetensors"))
-    key = hashlib.sha256(str([(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]).encode())
-    return cache_root() / "exports" / f"{model.mlx_dir.name}-{key.hexdigest()[:12]}"
+    return cache_root() / "exports" / f"{model.mlx_dir.name}-{weights_identity(model)}"
 
 
 def ensure_base_f16(model: ModelSource, backend) -> Path:
@@ -42,21 +39,28 @@ def check_variants(specs: list[VariantSpec], inputs: Inputs, cfg: RunConfig, pro
 
 
 def train_adapter(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progress: Progress):
+    from edgeunlearn.augment import write_jsonl, write_summary
     from edgeunlearn.methods import get_method
     from edgeunlearn.pipeline.adapters import write_adapter_config
+    from edgeunlearn.pipeline.training_data import training_data
     from edgeunlearn.training.trainer import train
 
+    data = training_data(cfg, inputs, backend, progress)
+    if data.augmented is not None:
+        write_jsonl(data.augmented, folder / "augmented.jsonl")
+        write_summary(data.augmented, folder / "augmented.json")
     method = get_method(cfg.method)
     result = train(
         backend,
         method,
-        inputs.forget,
+        data.forget,
         inputs.retain,
         cfg.train,
         cfg.method_args,
         cfg.seed,
         folder / "adapter",
         progress,
+        data.templates,
     )
     write_adapter_config(folder / "adapter", cfg)
     return result

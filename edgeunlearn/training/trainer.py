@@ -12,6 +12,7 @@ import numpy as np
 
 from edgeunlearn.config import MethodArgs, TrainConfig
 from edgeunlearn.data import QAItem
+from edgeunlearn.data.templates import refusal_answers
 from edgeunlearn.methods import Method, check_inputs
 from edgeunlearn.training.batching import endless_batches, length_buckets, make_batch
 from edgeunlearn.training.callbacks import SILENT, Progress
@@ -39,7 +40,10 @@ def train(
     seed: int,
     adapter_dir: Path,
     progress: Progress = SILENT,
+    templates: Sequence[QAItem] | None = None,
 ) -> TrainResult:
+    """Train LoRA on `method`'s loss. `templates`: the template answer for each forget item, same order
+    (methods that need one; default: project refusals drawn by seed)."""
     import mlx.core as mx
     import mlx.nn as nn
     import mlx.optimizers as optim
@@ -47,7 +51,7 @@ def train(
     check_inputs(method, bool(retain), args)
     mx.random.seed(seed)
     backend.add_lora(cfg.lora_rank, cfg.lora_scale, cfg.lora_dropout, cfg.lora_keys, cfg.lora_layers)
-    streams, ref_nll, templates, masks = _inputs(backend, method, forget, retain, cfg, seed)
+    streams, ref_nll, templates, masks = _inputs(backend, method, forget, retain, cfg, seed, templates)
     model = backend.model
     model.train()
     optimizer = optim.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -74,7 +78,7 @@ def train(
     return TrainResult(cfg.steps, time.perf_counter() - start, median, losses[-1] if losses else 0.0, tuple(losses))
 
 
-def _inputs(backend, method: Method, forget, retain, cfg: TrainConfig, seed: int):
+def _inputs(backend, method: Method, forget, retain, cfg: TrainConfig, seed: int, templates):
     """Batch streams plus what is computed once before training: ℓref, templates, SURE masks."""
     forget_pairs = [backend.prompter.pair(i) for i in forget]
     streams = {"forget": endless_batches(forget_pairs, cfg.batch_size, seed, backend.pad_id)}
@@ -82,7 +86,10 @@ def _inputs(backend, method: Method, forget, retain, cfg: TrainConfig, seed: int
         retain_pairs = [backend.prompter.pair(i) for i in retain]
         streams["retain"] = endless_batches(retain_pairs, cfg.batch_size, seed + 1, backend.pad_id)
     ref_nll = _reference_nll(backend, forget_pairs) if method.needs_reference else None
-    templates = _aligned_templates(backend, forget, seed) if method.needs_template else None
+    if method.needs_template:
+        templates = _aligned_templates(backend, templates or refusal_answers(forget, seed))
+    else:
+        templates = None
     masks = saliency_masks(backend, forget_pairs, cfg.sure_percentile) if cfg.sure else None
     return streams, ref_nll, templates, masks
 
@@ -112,11 +119,9 @@ def _accumulate(loss_and_grad, model, streams, ref_nll, templates, reference, mi
     return total_loss / micro_batches, tree_map(lambda g: g / micro_batches, total_grads)
 
 
-def _aligned_templates(backend, forget: Sequence[QAItem], seed: int):
+def _aligned_templates(backend, templates: Sequence[QAItem]):
     """A function from forget-batch rows to the batch of the same questions with template answers."""
-    from edgeunlearn.data.templates import refusal_answers
-
-    pairs = [backend.prompter.pair(item) for item in refusal_answers(forget, seed)]
+    pairs = [backend.prompter.pair(item) for item in templates]
     return lambda index: make_batch([pairs[i] for i in index], index, backend.pad_id)
 
 
