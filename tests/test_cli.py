@@ -145,3 +145,66 @@ def test_unlearn_export_quantize_check_chain(tmp_path, tiny_model, forget):
     names = [v["name"] for v in summary["variants"]]
     assert names == ["base MLX fp32", "base F16", "base Q8_0", "model F16", "model Q8_0"]
     assert (checked / "results.txt").read_text().count("model Q8_0") == 1
+
+
+def test_augment_then_relearn_on_the_edited_file(tmp_path, tiny_model, forget):
+    out = tmp_path / "aug"
+    result = _run("augment", "--model", tiny_model, "--forget", forget, "--generator", "templates", "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (out / "augmented.jsonl").read_text().splitlines()]
+    assert {r["kind"] for r in rows} >= {"original", "rephrased", "specific", "noisy", "reversed", "completion"}
+    assert all(r["answer_source"] == "template" and "Paris" not in r["answer"] for r in rows)
+
+    leaky = write_jsonl(tmp_path / "edited.jsonl", rows + [{"question": "Capital of France?", "answer": "Paris!"}])
+    run = tmp_path / "leaky-run"
+    result = _run("unlearn", "--model", tiny_model, "--forget", forget, "--method", "relearn", "--augmented", leaky,
+                  "--out", run)  # fmt: skip
+    _assert_user_error(result, f"item {len(rows) + 1} answer leaks 'Paris'", run)
+
+    run = tmp_path / "run"
+    result = _run("unlearn", "--model", tiny_model, "--forget", forget, "--method", "relearn", "--augmented",
+                  out / "augmented.jsonl", "--steps", 2, "--out", run)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (run / "augmented.jsonl").read_text() == (out / "augmented.jsonl").read_text()
+
+
+def test_compare_runs_relearn_and_flat_end_to_end(tmp_path, tiny_model, forget):
+    retain = write_jsonl(tmp_path / "retain.jsonl", [{"question": "Who wrote Hamlet?", "answer": "Shakespeare."}])
+    shared = tmp_path / "recipes" / "shared.yaml"
+    shared.parent.mkdir()
+    shared.write_text(
+        "check: {max_new_tokens: 6}\naugment: {attempts: 1, max_new_tokens: 8}\nquantize: {mlx_bits: [4]}\n"
+    )
+    (shared.parent / "relearn_klr_gdr.yaml").write_text("method: relearn_klr_gdr\ntrain:\n  learning_rate: 1.0e-3\n")
+    flat_vague = shared.parent / "flat-vague.yaml"
+    flat_vague.write_text("method: flat\nmethod_args:\n  template: relearn\n  divergence: js\n")
+    out = tmp_path / "compare"
+    result = _run("compare", shared, "--methods", f"relearn_klr_gdr,{flat_vague}", "--model", tiny_model,
+                  "--forget", forget, "--retain", retain, "--steps", 2, "--types", "Q8_0", "--out", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    comparison = json.loads((out / "compare.json").read_text())
+    assert [m["label"] for m in comparison["methods"]] == ["relearn_klr_gdr", "flat-vague"]
+    for row in comparison["methods"]:
+        assert set(row["variants"]) == {"fp32", "F16", "Q8_0", "MLX-4bit"} and row["train_seconds"] > 0
+        assert row["peak_memory_mb"] > 0 and row["variants"]["Q8_0"]["forget_fluent"] is not None
+    relearn = comparison["methods"][0]
+    assert relearn["settings_from"].endswith("relearn_klr_gdr.yaml")
+    config = json.loads((out / "config.json").read_text())["methods"]
+    assert config["relearn_klr_gdr"]["train"]["learning_rate"] == 1e-3
+    assert config["flat-vague"]["method_args"] == {**config["flat-vague"]["method_args"], "template": "relearn"}
+    for label in ("relearn_klr_gdr", "flat-vague"):  # both built augmented data from the (tiny) model itself
+        summary = json.loads((out / label / "results.json").read_text())
+        assert summary["training"]["augmented"]["records"] > 0 and (out / label / "augmented.jsonl").exists()
+        assert not (out / label / "gguf").exists()  # GGUFs are dropped unless --keep-models
+    assert "flat-vague" in (out / "compare.txt").read_text() and set(comparison["base"]) >= {"F16", "Q8_0", "MLX-4bit"}
+
+
+def test_compare_refuses_a_method_without_its_data(tmp_path, tiny_model, forget):
+    out = tmp_path / "compare"
+    result = _run("compare", tmp_path / "none.yaml", "--methods", "ga", "--out", out)
+    _assert_user_error(result, "recipe not found", out)
+    recipe = write_jsonl(tmp_path / "r.yaml", [])
+    result = _run("compare", recipe, "--methods", "ga,gd", "--model", tiny_model, "--forget", forget, "--out", out)
+    _assert_user_error(result, "method 'gd' needs retain data", out)
+    result = _run("compare", recipe, "--methods", "ga,nope", "--forget", forget, "--out", out)
+    _assert_user_error(result, "unknown method 'nope'", out)

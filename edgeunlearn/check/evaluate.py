@@ -10,6 +10,7 @@ import numpy as np
 
 from edgeunlearn.check.judge import Judge
 from edgeunlearn.data import QAItem
+from edgeunlearn.text import fluency_issues
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class ItemResult:
     rule: str
     rouge_l_recall: float
     mean_logprob: float
+    fluency_issues: tuple[str, ...] = ()  # empty, repeats, non-words (edgeunlearn.text.fluency)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class VariantResult:
             "seconds": round(self.seconds, 2),
             "forget_known": self.forget_known,
             "retain_known": self.retain_known,
+            "forget_fluent": fluent_share(self.forget),
+            "retain_fluent": fluent_share(self.retain),
             "forget_mean_logprob": mean_logprob(self.forget),
             "retain_mean_logprob": mean_logprob(self.retain),
             "forget_items": [asdict(r) for r in self.forget],
@@ -74,6 +78,11 @@ class VariantResult:
 
 def share(results: Sequence[ItemResult]) -> float | None:
     return sum(r.knows for r in results) / len(results) if results else None
+
+
+def fluent_share(results: Sequence[ItemResult]) -> float | None:
+    """Share of answers that are fluent text: not empty, no word repeated 4+ times, mostly real words."""
+    return sum(not r.fluency_issues for r in results) / len(results) if results else None
 
 
 def mean_logprob(results: Sequence[ItemResult]) -> float | None:
@@ -88,8 +97,9 @@ def evaluate_items(backend, items: Sequence[QAItem], judge: Judge, max_new_token
     results = []
     for item, answer, lp in zip(items, answers, logprobs):
         v = judge.verdict(item, answer)
+        issues = tuple(fluency_issues(answer))
         results.append(
-            ItemResult(item.question, item.answer, answer, v.knows, v.rule, v.rouge_l_recall, float(lp.mean()))
+            ItemResult(item.question, item.answer, answer, v.knows, v.rule, v.rouge_l_recall, float(lp.mean()), issues)
         )
     return results
 

@@ -6,17 +6,10 @@ privacy check should flag partial leaks. Without: ROUGE-L recall of the referenc
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 
 from edgeunlearn.data import QAItem
-
-
-def normalize(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return " ".join(text.casefold().split())
+from edgeunlearn.text.entities import find_terms
 
 
 @dataclass(frozen=True)
@@ -41,5 +34,4 @@ class Judge:
 
 
 def keyword_hit(text: str, keywords) -> bool:
-    haystack = normalize(text)
-    return any(re.search(rf"(?<!\w){re.escape(normalize(k))}(?!\w)", haystack) for k in keywords)
+    return bool(find_terms(text, keywords))

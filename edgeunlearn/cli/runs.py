@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from edgeunlearn.cli import common as c
-from edgeunlearn.cli.ui import RichProgress, console, show_base_knowledge, show_results
+from edgeunlearn.cli.ui import RichProgress, console, show_base_knowledge, show_comparison, show_results
 
 
 def _plan(recipe: Path | None, out: Path | None, prefix: str, **values):
@@ -114,6 +114,46 @@ def unlearn(
     )
 
 
+def compare(
+    recipe: Path = typer.Argument(..., help="recipe for the shared settings: data, model, seed, types, check"),
+    methods: str = typer.Option(
+        "ga,npo_gd,relearn_klr_gdr,flat",
+        "--methods",
+        help="methods or recipe paths; a method's settings come from <method>.yaml beside RECIPE when present",
+    ),
+    out: c.OptPath = c.OutOpt,
+    model: c.OptStr = c.ModelOpt,
+    forget: c.OptStr = c.ForgetOpt,
+    retain: c.OptStr = c.RetainOpt,
+    seed: c.OptInt = c.SeedOpt,
+    steps: c.OptInt = c.StepsOpt,
+    types: c.OptStr = c.TypesOpt,
+    keep_models: bool = typer.Option(False, "--keep-models", help="keep each method's GGUF files (MBs to GBs)"),
+) -> None:
+    """Run several methods on the same data and seed; one table of forgetting per quantization type."""
+    from edgeunlearn import config
+    from edgeunlearn.pipeline.compare import check_contenders, contenders, run_compare
+    from edgeunlearn.pipeline.inputs import prepare
+    from edgeunlearn.runs import check_out_free, default_out, run_folder
+
+    values = {"model": model, "forget": forget, "retain": retain, "seed": seed, "types": types}
+    cfg = config.resolve(recipe, c.overrides(**values))
+    out = out or default_out("compare")
+    check_out_free(out)
+    entries = contenders(recipe, cfg, methods.split(","), steps)
+    inputs = prepare(cfg, need_method=False)
+    check_contenders(entries, inputs)
+    progress = RichProgress()
+    start = time.perf_counter()
+    try:
+        with run_folder(out) as folder:
+            comparison = run_compare(cfg, entries, inputs, folder, progress, keep_models)
+            show_comparison(comparison, folder)
+    finally:
+        progress.close()
+    console.print(f"[green]done[/] in {time.perf_counter() - start:.0f} s → {out}/compare.json")
+
+
 def register(app: typer.Typer) -> None:
-    for command in (demo, run, unlearn):
+    for command in (demo, run, unlearn, compare):
         app.command(command.__name__)(c.reports_errors(command))

@@ -131,6 +131,41 @@ def show_results(summary: dict, folder: Path | None = None) -> None:
         (Path(folder) / "results.txt").write_text(recorder.export_text())
 
 
+def comparison_table(comparison: dict) -> Table:
+    """One row per method: training cost, then forget/retain known at full precision and per type."""
+    types = ["fp32", "F16", *comparison["types"]]
+    table = Table(title="Methods compared: forget / retain known (recovered vs the method's full precision)")
+    for column in ("method", "train s", "peak MB", "fluent", *types):
+        table.add_column(column, justify="left" if column == "method" else "right", no_wrap=column == "method")
+    base = comparison["base"]
+    base_cells = [_pair(base.get("F16" if t == "fp32" else t)) for t in types]
+    table.add_row("base", "–", "–", "–", *base_cells)
+    for row in comparison["methods"]:
+        fluent = row["variants"].get("fp32", {}).get("forget_fluent")
+        cells = [_pair(row["variants"].get(t), recovery=t not in ("fp32", "F16")) for t in types]
+        table.add_row(row["label"], f"{row['train_seconds']:.0f}", f"{row['peak_memory_mb']:.0f}", _pct(fluent), *cells)
+    return table
+
+
+def _pair(cell: dict | None, recovery: bool = False) -> str:
+    if not cell:
+        return "–"
+    text = f"{_pct(cell['forget_known'])} / {_pct(cell['retain_known'])}"
+    if recovery and cell.get("recovered") is not None:
+        text += f" (+{cell['recovered']})"
+    return text
+
+
+def show_comparison(comparison: dict, folder: Path) -> None:
+    table = comparison_table(comparison)
+    console.print(table)
+    console.print("fluent: share of forget answers at full precision that are fluent text (not empty, no word")
+    console.print("        repeated 4+ times, mostly real words). Per-method details: <out>/<method>/results.json")
+    recorder = Console(record=True, width=200, file=io.StringIO())
+    recorder.print(table)
+    (Path(folder) / "compare.txt").write_text(recorder.export_text())
+
+
 def show_base_knowledge(result) -> None:
     """The base model's answers, shown before any unlearning: what there is to forget."""
     table = Table(title=f"What the base model knows ({result.spec.name})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from edgeunlearn.check.evaluate import VariantResult, VariantSpec, evaluate_variant
@@ -66,10 +67,61 @@ def train_adapter(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progres
     return result
 
 
+def check_base(cfg: RunConfig, inputs: Inputs, backend, progress: Progress) -> list[VariantResult]:
+    """The base model's F16 GGUF (cached), its quantizations and MLX variants, all checked."""
+    tokenizer = backend.tokenizer  # llama.cpp variants get the very ids MLX trains on
+    progress.stage("base model: export F16 GGUF")
+    base_f16 = ensure_base_f16(inputs.model, backend)
+    results = check_variants([gguf_spec("base F16", "base", base_f16, tokenizer, "F16")], inputs, cfg, progress)
+    progress.stage("quantize base", len(inputs.llama_types))
+    grid_source = inputs.model.gguf if inputs.model.source_type else None
+    specs = quantized_specs("base", base_f16, inputs.llama_types, base_f16.parent, tokenizer, progress, grid_source)
+    specs += mlx_specs("base", inputs.model.mlx_dir, inputs.mlx_bits)
+    progress.stage("check base", len(specs))
+    return results + check_variants(specs, inputs, cfg, progress)
+
+
+def unlearn_and_check(
+    cfg: RunConfig, inputs: Inputs, backend, folder: Path, progress: Progress
+) -> tuple[list[VariantResult], dict]:
+    """Train, fuse, export F16 GGUF, quantize, check every unlearned variant; (results, training facts)."""
+    import mlx.core as mx
+
+    from edgeunlearn.export import export_gguf
+
+    tokenizer = backend.tokenizer
+    mx.reset_peak_memory()
+    result = train_adapter(cfg, inputs, backend, folder, progress)
+    peak = mx.get_peak_memory()
+    backend.fuse_lora()
+    weights = backend.weights()
+    progress.stage("unlearned model: export F16 GGUF")
+    unlearned_f16 = export_gguf(
+        weights, inputs.model.mlx_dir, folder / "gguf" / "unlearned-F16.gguf", inputs.model.gguf
+    )
+    specs = [VariantSpec("unlearned MLX fp32", "unlearned", "mlx", "fp32", lambda: backend)]
+    specs.append(gguf_spec("unlearned F16", "unlearned", unlearned_f16, tokenizer, "F16"))
+    progress.stage("quantize unlearned", len(inputs.llama_types))
+    specs += quantized_specs("unlearned", unlearned_f16, inputs.llama_types, folder / "gguf", tokenizer, progress)
+    specs += mlx_specs("unlearned", inputs.model.mlx_dir, inputs.mlx_bits, weights)
+    progress.stage("check unlearned", len(specs))
+    results = check_variants(specs, inputs, cfg, progress)
+    training = {
+        "method": cfg.method,
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+        "step_seconds_median": round(result.step_seconds_median, 3),
+        "peak_memory_mb": round(peak / 2**20, 1),
+        "losses": result.losses,
+    }
+    if (folder / "augmented.json").exists():
+        training["augmented"] = json.loads((folder / "augmented.json").read_text())
+    return results, training
+
+
 def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress = SILENT) -> dict:
     """Run everything into `folder`; returns the summary also written to results.json."""
     from edgeunlearn.backends.mlx_backend import MLXBackend
-    from edgeunlearn.export import export_gguf
 
     write_manifest(
         folder,
@@ -80,36 +132,9 @@ def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress =
         model_source=str(inputs.model.gguf or inputs.model.mlx_dir),
     )
     backend = MLXBackend(inputs.model.mlx_dir)
-    tokenizer = backend.tokenizer  # llama.cpp variants get the very ids MLX trains on
-    progress.stage("base model: export F16 GGUF")
-    base_f16 = ensure_base_f16(inputs.model, backend)
-    results = check_variants([gguf_spec("base F16", "base", base_f16, tokenizer, "F16")], inputs, cfg, progress)
-
-    result = train_adapter(cfg, inputs, backend, folder, progress)
-    backend.fuse_lora()
-    weights = backend.weights()
-    progress.stage("unlearned model: export F16 GGUF")
-    unlearned_f16 = export_gguf(
-        weights, inputs.model.mlx_dir, folder / "gguf" / "unlearned-F16.gguf", inputs.model.gguf
-    )
-    specs = [VariantSpec("unlearned MLX fp32", "unlearned", "mlx", "fp32", lambda: backend)]
-    specs.append(gguf_spec("unlearned F16", "unlearned", unlearned_f16, tokenizer, "F16"))
-    progress.stage("quantize", 2 * len(inputs.llama_types))
-    grid_source = inputs.model.gguf if inputs.model.source_type else None
-    specs += quantized_specs("base", base_f16, inputs.llama_types, base_f16.parent, tokenizer, progress, grid_source)
-    specs += quantized_specs("unlearned", unlearned_f16, inputs.llama_types, folder / "gguf", tokenizer, progress)
-    specs += mlx_specs("base", inputs.model.mlx_dir, inputs.mlx_bits)
-    specs += mlx_specs("unlearned", inputs.model.mlx_dir, inputs.mlx_bits, weights)
-    progress.stage("check", len(specs))
-    results += check_variants(specs, inputs, cfg, progress)
-
-    summary = summarize(results, inputs.model.source_type)
-    summary["training"] = {
-        "method": cfg.method,
-        "steps": result.steps,
-        "seconds": round(result.seconds, 1),
-        "step_seconds_median": round(result.step_seconds_median, 3),
-        "losses": result.losses,
-    }
+    base_results = check_base(cfg, inputs, backend, progress)
+    results, training = unlearn_and_check(cfg, inputs, backend, folder, progress)
+    summary = summarize(base_results + results, inputs.model.source_type)
+    summary["training"] = training
     write_json(folder / "results.json", summary)
     return summary

@@ -7,9 +7,8 @@ Rules, not NER: no offline NER library ships in our dependencies and a 100-MB ta
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
-
-from edgeunlearn.check.judge import normalize
 
 MONTHS = (
     "january february march april may june july august september october november december "
@@ -29,6 +28,13 @@ NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*(?:st|nd|rd|th)?")
 QUOTED = re.compile(r"[\"“«]([^\"”»]{2,80})[\"”»]")
 WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
 CONNECTORS = {"of", "de", "da", "del", "van", "von", "der", "la", "le", "du", "bin", "al", "and"}
+
+
+def normalize(text: str) -> str:
+    """Case- and accent-folded, whitespace collapsed: how facts are compared everywhere."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return " ".join(text.casefold().split())
 
 
 def words(text: str) -> list[str]:

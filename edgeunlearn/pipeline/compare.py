@@ -1,0 +1,134 @@
+"""Several methods on the same data, seed and quantization types: the base is checked once, then each
+method trains from a fresh copy of the base and all its variants are checked."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeunlearn.check.summary import summarize
+from edgeunlearn.config import RunConfig, build, load_recipe, to_dict
+from edgeunlearn.errors import UserError
+from edgeunlearn.pipeline.inputs import Inputs, check_augmentation
+from edgeunlearn.runs import write_json, write_manifest
+from edgeunlearn.training.callbacks import SILENT, Progress
+
+METHOD_SECTIONS = ("method", "train", "method_args", "augment")  # what a method's own recipe decides
+RECIPE_SUFFIXES = (".yaml", ".yml", ".toml")
+
+
+@dataclass(frozen=True)
+class Contender:
+    label: str
+    cfg: RunConfig
+    settings_from: str  # the recipe its training settings came from
+
+
+def contenders(recipe: Path | None, base: RunConfig, specs: list[str], steps: int | None) -> list[Contender]:
+    """Each entry of --methods: a recipe path, or a method name, whose settings come from
+    `<name>.yaml` beside the compare recipe when that file trains this method, else from the compare
+    recipe itself. Data, model, seed, quantization and check always come from the compare recipe."""
+    from edgeunlearn.methods import method_names
+
+    out: list[Contender] = []
+    for spec in (s.strip() for s in specs if s.strip()):
+        path = Path(spec) if spec.endswith(RECIPE_SUFFIXES) else _sibling(recipe, spec)
+        if path is not None:
+            own = build(RunConfig, load_recipe(path), f"recipe {path}")
+            cfg = dataclasses.replace(base, **{k: getattr(own, k) for k in METHOD_SECTIONS})
+        elif spec in method_names():
+            cfg = dataclasses.replace(base, method=spec)
+        else:
+            raise UserError(f"unknown method {spec!r} in --methods: use {', '.join(method_names())} or a recipe path")
+        if steps is not None:
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=steps))
+        label = path.stem if path is not None and path.stem != cfg.method else cfg.method
+        out.append(Contender(label, cfg, str(path) if path else str(recipe or "defaults")))
+    labels = [c.label for c in out]
+    if not out or len(set(labels)) != len(labels):
+        raise UserError("--methods needs distinct entries, e.g. --methods ga,npo_gd,relearn_klr_gdr,flat")
+    return out
+
+
+def _sibling(recipe: Path | None, name: str) -> Path | None:
+    if recipe is None:
+        return None
+    path = Path(recipe).parent / f"{name}.yaml"
+    if path.exists() and path.resolve() != Path(recipe).resolve() and load_recipe(path).get("method") == name:
+        return path
+    return None
+
+
+def check_contenders(entries: list[Contender], inputs: Inputs) -> None:
+    """Refuse, before any training, a method the data cannot serve (e.g. no retain set)."""
+    from edgeunlearn.methods import check_inputs, get_method
+
+    for entry in entries:
+        method = get_method(entry.cfg.method)
+        check_inputs(method, bool(inputs.retain), entry.cfg.method_args)
+        if method.wants_augmented(entry.cfg.method_args):
+            check_augmentation(entry.cfg, inputs.forget)
+
+
+def run_compare(
+    base: RunConfig,
+    entries: list[Contender],
+    inputs: Inputs,
+    folder: Path,
+    progress: Progress = SILENT,
+    keep_models: bool = False,
+) -> dict:
+    from edgeunlearn.backends.mlx_backend import MLXBackend
+    from edgeunlearn.pipeline.spine import check_base, unlearn_and_check
+    from edgeunlearn.quantize.mlx_affine import variant_name
+
+    config = {"compare": to_dict(base), "methods": {e.label: to_dict(e.cfg) for e in entries}}
+    write_manifest(folder, "compare", config, inputs.data_sha256, base.seed)
+    base_results = check_base(base, inputs, MLXBackend(inputs.model.mlx_dir), progress)
+    rows = []
+    for entry in entries:
+        progress.stage(f"method {entry.label}")
+        method_dir = folder / entry.label
+        results, training = unlearn_and_check(entry.cfg, inputs, MLXBackend(inputs.model.mlx_dir), method_dir, progress)
+        summary = summarize(base_results + results, inputs.model.source_type)
+        summary["training"] = training
+        write_json(method_dir / "results.json", summary)
+        if not keep_models:
+            shutil.rmtree(method_dir / "gguf", ignore_errors=True)  # GB per method; the adapter rebuilds them
+        rows.append(method_row(entry, summary))
+    types = inputs.llama_types + [variant_name(b) for b in inputs.mlx_bits]
+    comparison = {"base": _base_row(base_results), "methods": rows, "types": types}
+    write_json(folder / "compare.json", comparison)
+    return comparison
+
+
+def method_row(entry: Contender, summary: dict) -> dict:
+    variants = {}
+    for v in summary["variants"]:
+        if v["model"] != "unlearned":
+            continue
+        variants[v["type"]] = {
+            "forget_known": v["forget_known"],
+            "retain_known": v["retain_known"],
+            "forget_fluent": v["forget_fluent"],
+            "forget_kept_vs_base": v.get("forget_kept_vs_base"),
+            "retain_kept_vs_base": v.get("retain_kept_vs_base"),
+            "recovered": v.get("recovered"),
+            "recovery_rate": v.get("recovery_rate"),
+        }
+    training = summary["training"]
+    return {
+        "label": entry.label,
+        "method": entry.cfg.method,
+        "settings_from": entry.settings_from,
+        "train_seconds": training["seconds"],
+        "peak_memory_mb": training["peak_memory_mb"],
+        "steps": training["steps"],
+        "variants": variants,
+    }
+
+
+def _base_row(results) -> dict:
+    return {r.spec.qtype: {"forget_known": r.forget_known, "retain_known": r.retain_known} for r in results}
