@@ -170,3 +170,20 @@ def test_user_file_that_leaks_is_refused_with_the_item_number(tmp_path):
     clean = load_augmented(write_jsonl(tmp_path / "ok.jsonl", rows[:1]), [CAPITAL])
     assert clean.records[0].of == 1 and clean.records[0].answer_source == "user"
     assert json.loads(json.dumps(clean.records[0].to_json()))["kind"] == "original"
+
+
+def test_flat_relearn_templates_are_the_vague_answers_to_the_same_questions():
+    from edgeunlearn.config import MethodArgs, RunConfig
+    from edgeunlearn.data.templates import REFUSALS
+    from edgeunlearn.pipeline.training_data import _templates
+
+    forget = [CAPITAL, PERSON]
+    augmented = augment(forget, TEMPLATES_ONLY, 0, None)
+    augmented.records[:] = [r for r in augmented.records if r.of == 1]  # as if item 2 had been dropped
+    cfg = RunConfig(method="flat", method_args=MethodArgs(template="relearn"))
+    first, second = _templates(cfg, forget, augmented)
+    vague = next(r.answer for r in augmented.records if r.kind == "original")
+    assert first == QAItem(CAPITAL.question, vague)
+    assert second.question == PERSON.question and second.answer in REFUSALS  # no vague answer: a refusal
+    refusals = _templates(replace(cfg, method_args=MethodArgs(template="refusal")), forget, augmented)
+    assert all(t.answer in REFUSALS for t in refusals)
