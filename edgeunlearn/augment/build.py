@@ -82,7 +82,7 @@ def _slots(items: Sequence[QAItem], cfg: AugmentConfig) -> list[Record]:
 
 
 def _questions_from_model(slots, items, cfg: AugmentConfig, generate: Generate) -> None:
-    taken = {s.of: {mp._key(items[s.of - 1].question)} for s in slots}
+    taken = {s.of: {mp.question_key(items[s.of - 1].question)} for s in slots}
     for attempt in range(cfg.attempts):
         pending = [s for s in slots if not s.question]
         if not pending:
@@ -95,7 +95,7 @@ def _questions_from_model(slots, items, cfg: AugmentConfig, generate: Generate) 
             original = items[slot.of - 1]
             if mp.usable_question(text, slot.kind, original.question, forbidden_terms(original), taken[slot.of]):
                 slot.question, slot.question_source = text, "model"
-                taken[slot.of].add(mp._key(text))
+                taken[slot.of].add(mp.question_key(text))
 
 
 def _questions_from_templates(slots, items, seed: int, dropped: list[dict]) -> list[Record]:

@@ -69,8 +69,8 @@ def clean(text: str) -> str:
 def usable_question(text: str, kind: str, original: str, terms: list[str], taken: set[str]) -> bool:
     """A real, new question: ends with '?', 3-40 words, not a copy, and (except reversed) no leak.
     A reversed question must name the fact, since it asks for the subject given the fact."""
-    n = len(words(text))
-    if not text.endswith("?") or not 3 <= n <= 40 or _key(text) in taken or _key(text) == _key(original):
+    n, key = len(words(text)), question_key(text)
+    if not text.endswith("?") or not 3 <= n <= 40 or key in taken or key == question_key(original):
         return False
     found = leaks(text, terms)
     return bool(found) if kind == "reversed" else not found
@@ -96,5 +96,6 @@ def new_specifics(text: str, question: str) -> list[str]:
     return found + [w for w in words(text) if w.casefold() in NUMBER_WORDS and w.casefold() not in asked]
 
 
-def _key(text: str) -> str:
+def question_key(text: str) -> str:
+    """Two questions that differ only in case and punctuation are the same question."""
     return " ".join(w.casefold() for w in words(text))
