@@ -50,7 +50,8 @@ def test_fluency_issues():
     assert fluency_issues("Paris Paris Paris Paris") == ["repeats"]
     assert fluency_issues("the the the the end") == ["repeats"]
     assert fluency_issues("xkcdq ### zzzz qwrtp") == ["non-words"]
-    assert fluency_issues("I don't have the specific details about that.") == []
+    assert fluency_issues('!"!"!"!" "":!" hasattr Talm?"!" "":!"!"!"!"') == ["non-words"]  # punctuation noise
+    assert fluency_issues("I don't have the specific details about that - sorry.") == []
 
 
 def test_templates_give_every_kind_without_leaks_and_label_the_source():

@@ -208,3 +208,16 @@ def test_compare_refuses_a_method_without_its_data(tmp_path, tiny_model, forget)
     _assert_user_error(result, "method 'gd' needs retain data", out)
     result = _run("compare", recipe, "--methods", "ga,nope", "--forget", forget, "--out", out)
     _assert_user_error(result, "unknown method 'nope'", out)
+
+
+def test_relearn_stops_before_training_when_augmentation_yields_nothing(tmp_path, tiny_model):
+    hopeless = write_jsonl(
+        tmp_path / "f.jsonl", [{"question": "What do I say?", "answer": "I say it.", "keywords": "I"}]
+    )
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("augment: {attempts: 1, max_new_tokens: 8}\n")
+    out = tmp_path / "run"
+    result = _run("unlearn", "--model", tiny_model, "--forget", hopeless, "--method", "relearn", "--config", recipe,
+                  "--out", out)  # fmt: skip
+    _assert_user_error(result, "augmentation produced no usable items", out)
+    assert not (out / "adapter").exists()

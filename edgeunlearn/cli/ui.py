@@ -6,6 +6,7 @@ import io
 import sys
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichBar
@@ -131,38 +132,60 @@ def show_results(summary: dict, folder: Path | None = None) -> None:
         (Path(folder) / "results.txt").write_text(recorder.export_text())
 
 
-def comparison_table(comparison: dict) -> Table:
-    """One row per method: training cost, then forget/retain known at full precision and per type."""
+COMPARE_WIDE = 140  # below this console width the comparison prints as three compact tables
+COMPARE_TITLES = {
+    "both": "Methods compared: forget / retain known (+ forgotten items the type brings back)",
+    "cost": "Methods compared: training cost and fluency",
+    "forget": "Forget known (+ forgotten items the type brings back)",
+    "retain": "Retain known",
+}
+
+
+def comparison_table(comparison: dict, part: str = "both") -> Table:
+    """One row per method. `part`: both (everything), or for narrow terminals cost, forget or retain."""
     types = ["fp32", "F16", *comparison["types"]]
-    table = Table(title="Methods compared: forget / retain known (recovered vs the method's full precision)")
-    for column in ("method", "train s", "peak MB", "fluent", *types):
-        table.add_column(column, justify="left" if column == "method" else "right", no_wrap=column == "method")
-    base = comparison["base"]
-    base_cells = [_pair(base.get("F16" if t == "fp32" else t)) for t in types]
-    table.add_row("base", "–", "–", "–", *base_cells)
-    for row in comparison["methods"]:
-        fluent = row["variants"].get("fp32", {}).get("forget_fluent")
-        cells = [_pair(row["variants"].get(t), recovery=t not in ("fp32", "F16")) for t in types]
-        table.add_row(row["label"], f"{row['train_seconds']:.0f}", f"{row['peak_memory_mb']:.0f}", _pct(fluent), *cells)
+    compact = part != "both"
+    table = Table(title=COMPARE_TITLES[part], box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD, pad_edge=not compact)
+    columns = ["method"] + (["train s", "peak MB", "fluent"] if part in ("both", "cost") else [])
+    columns += types if part != "cost" else []
+    for column in columns:
+        table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
+    base = {**comparison["base"], "fp32": comparison["base"].get("F16")}  # the base is checked as F16 only
+    rows = [("base", None, base)] + [(r["label"], r, r["variants"]) for r in comparison["methods"]]
+    for label, row, variants in rows:
+        cells = [label]
+        if part in ("both", "cost"):
+            fluent = variants.get("fp32", {}).get("forget_fluent") if row else None
+            cost = [f"{row['train_seconds']:.0f}", f"{row['peak_memory_mb']:.0f}"] if row else ["–", "–"]
+            cells += cost + [_pct(fluent)]
+        if part != "cost":
+            cells += [_cell(variants.get(t), part, row is not None and t not in ("fp32", "F16")) for t in types]
+        table.add_row(*cells)
     return table
 
 
-def _pair(cell: dict | None, recovery: bool = False) -> str:
+def _cell(cell: dict | None, part: str, recovery: bool) -> str:
     if not cell:
         return "–"
-    text = f"{_pct(cell['forget_known'])} / {_pct(cell['retain_known'])}"
-    if recovery and cell.get("recovered") is not None:
-        text += f" (+{cell['recovered']})"
+    values = {"forget": _pct(cell["forget_known"]), "retain": _pct(cell["retain_known"])}
+    text = values[part] if part in values else f"{values['forget']} / {values['retain']}"
+    if part != "retain" and recovery and cell.get("recovered") is not None:
+        text += f" (+{cell['recovered']})" if part == "both" else f" +{cell['recovered']}"
     return text
 
 
 def show_comparison(comparison: dict, folder: Path) -> None:
-    table = comparison_table(comparison)
-    console.print(table)
-    console.print("fluent: share of forget answers at full precision that are fluent text (not empty, no word")
-    console.print("        repeated 4+ times, mostly real words). Per-method details: <out>/<method>/results.json")
+    wide = comparison_table(comparison)
+    parts = ["both"] if console.width >= COMPARE_WIDE else ["cost", "forget", "retain"]
+    for part in parts:
+        console.print(comparison_table(comparison, part))
+    console.print(
+        "fluent: share of forget answers at full precision that are fluent text (not empty, no word repeated 4+"
+        " times, mostly real words). Each method's answers: <out>/<method>/results.json",
+        soft_wrap=True,
+    )
     recorder = Console(record=True, width=200, file=io.StringIO())
-    recorder.print(table)
+    recorder.print(wide)
     (Path(folder) / "compare.txt").write_text(recorder.export_text())
 
 

@@ -13,14 +13,18 @@ from edgeunlearn.text.entities import FUNCTION_WORDS
 REPEAT_LIMIT = 4
 NON_WORD_SHARE = 0.5
 TOKEN = re.compile(r"\S+")
+PUNCTUATION = ".,;:!?()[]{}\"'“”‘’«»…"
 PLAIN_WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*|\d+(?:[.,:/-]\d+)*(?:st|nd|rd|th|s)?")
 VOWELS = set("aeiouyàáâäèéêëìíîïòóôöùúûüæœø")
 
 
 def fluency_issues(text: str) -> list[str]:
     """[] for a fluent answer, else the names of the failures ("empty", "repeats", "non-words")."""
-    tokens = [t.strip(".,;:!?()[]{}\"'“”‘’«»…") for t in TOKEN.findall(text)]
-    tokens = [t for t in tokens if t]
+    raw = TOKEN.findall(text)
+    if not raw:
+        return ["empty"]
+    # a lone dash or ampersand is punctuation; a run like !"!"!" is noise and counts as a non-word
+    tokens = [t.strip(PUNCTUATION) or t for t in raw if len(t) > 1 or t.isalnum()]
     if not tokens:
         return ["empty"]
     issues = []
