@@ -82,16 +82,21 @@ def run_compare(
 ) -> dict:
     from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.pipeline.spine import check_base, unlearn_and_check
+    from edgeunlearn.pipeline.training_data import training_data
     from edgeunlearn.quantize.mlx_affine import variant_name
 
     config = {"compare": to_dict(base), "methods": {e.label: to_dict(e.cfg) for e in entries}}
     write_manifest(folder, "compare", config, inputs.data_sha256, base.seed)
-    base_results = check_base(base, inputs, MLXBackend(inputs.model.mlx_dir), progress)
+    base_backend = MLXBackend(inputs.model.mlx_dir)
+    # every method's training data first: augmentation that yields nothing stops the run before any training
+    data = {e.label: training_data(e.cfg, inputs, base_backend, progress) for e in entries}
+    base_results = check_base(base, inputs, base_backend, progress)
     rows = []
     for entry in entries:
         progress.stage(f"method {entry.label}")
         method_dir = folder / entry.label
-        results, training = unlearn_and_check(entry.cfg, inputs, MLXBackend(inputs.model.mlx_dir), method_dir, progress)
+        backend = MLXBackend(inputs.model.mlx_dir)
+        results, training = unlearn_and_check(entry.cfg, inputs, backend, method_dir, progress, data[entry.label])
         summary = summarize(base_results + results, inputs.model.source_type)
         summary["training"] = training
         write_json(method_dir / "results.json", summary)

@@ -39,14 +39,15 @@ def check_variants(specs: list[VariantSpec], inputs: Inputs, cfg: RunConfig, pro
     return results
 
 
-def train_adapter(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progress: Progress):
+def train_adapter(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progress: Progress, data=None):
+    """`data`: the TrainingData, when the caller built it early (so bad augmentation fails fast)."""
     from edgeunlearn.augment import write_jsonl, write_summary
     from edgeunlearn.methods import get_method
     from edgeunlearn.pipeline.adapters import write_adapter_config
     from edgeunlearn.pipeline.training_data import training_data
     from edgeunlearn.training.trainer import train
 
-    data = training_data(cfg, inputs, backend, progress)
+    data = data or training_data(cfg, inputs, backend, progress)
     if data.augmented is not None:
         write_jsonl(data.augmented, folder / "augmented.jsonl")
         write_summary(data.augmented, folder / "augmented.json")
@@ -82,7 +83,7 @@ def check_base(cfg: RunConfig, inputs: Inputs, backend, progress: Progress) -> l
 
 
 def unlearn_and_check(
-    cfg: RunConfig, inputs: Inputs, backend, folder: Path, progress: Progress
+    cfg: RunConfig, inputs: Inputs, backend, folder: Path, progress: Progress, data=None
 ) -> tuple[list[VariantResult], dict]:
     """Train, fuse, export F16 GGUF, quantize, check every unlearned variant; (results, training facts)."""
     import mlx.core as mx
@@ -91,7 +92,7 @@ def unlearn_and_check(
 
     tokenizer = backend.tokenizer
     mx.reset_peak_memory()
-    result = train_adapter(cfg, inputs, backend, folder, progress)
+    result = train_adapter(cfg, inputs, backend, folder, progress, data)
     peak = mx.get_peak_memory()
     backend.fuse_lora()
     weights = backend.weights()
@@ -131,9 +132,12 @@ def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress =
         cfg.seed,
         model_source=str(inputs.model.gguf or inputs.model.mlx_dir),
     )
+    from edgeunlearn.pipeline.training_data import training_data
+
     backend = MLXBackend(inputs.model.mlx_dir)
+    data = training_data(cfg, inputs, backend, progress)  # before the base check: bad augmentation fails fast
     base_results = check_base(cfg, inputs, backend, progress)
-    results, training = unlearn_and_check(cfg, inputs, backend, folder, progress)
+    results, training = unlearn_and_check(cfg, inputs, backend, folder, progress, data)
     summary = summarize(base_results + results, inputs.model.source_type)
     summary["training"] = training
     write_json(folder / "results.json", summary)
