@@ -91,6 +91,7 @@ def run_compare(
     # every method's training data first: augmentation that yields nothing stops the run before any training
     data = {e.label: training_data(e.cfg, inputs, base_backend, progress) for e in entries}
     base_results = check_base(base, inputs, base_backend, progress)
+    del base_backend  # else its weights count in every method's peak memory
     rows = []
     for entry in entries:
         progress.stage(f"method {entry.label}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -91,6 +92,8 @@ def unlearn_and_check(
     from edgeunlearn.export import export_gguf
 
     tokenizer = backend.tokenizer
+    gc.collect()  # models of earlier steps still waiting for collection would count in the peak
+    mx.clear_cache()
     mx.reset_peak_memory()
     result = train_adapter(cfg, inputs, backend, folder, progress, data)
     peak = mx.get_peak_memory()
