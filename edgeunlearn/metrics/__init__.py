@@ -1,0 +1,1 @@
+"""Evaluation metrics as the papers define them, as pure functions over answers and scores."""

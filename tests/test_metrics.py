@@ -1,0 +1,78 @@
+"""Evaluation metrics on hand-computed values, and the offline sentence encoder on real weights."""
+
+import math
+
+import pytest
+
+from edgeunlearn.data import QAItem
+from edgeunlearn.metrics.knowledge import entity_similarity, forget_threshold, kfr, krr, reference_entities
+from edgeunlearn.metrics.linguistic import brunet_index, honore_statistic, linguistic_score, perplexity
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    from edgeunlearn.judges.encoder import SentenceEncoder
+
+    return SentenceEncoder()
+
+
+def test_encoder_puts_paraphrases_close_and_unrelated_text_apart(encoder):
+    sims = encoder.similarity(
+        ["The capital of France is Paris.", "The capital of France is Paris."],
+        ["Paris is the capital city of France.", "The stock market fell sharply today."],
+    )
+    assert sims[0, 0] > 0.85 and sims[1, 1] < 0.3
+    vectors = encoder.embed(["short", "a somewhat longer sentence, so the batch needs padding"])
+    assert vectors.shape == (2, 384) and abs(float((vectors**2).sum(axis=1)[0]) - 1) < 1e-5
+    alone = encoder.embed(["short"])  # padding must not change a sentence's embedding
+    assert float(alone[0] @ vectors[0]) > 0.9999
+
+
+def test_unreadable_encoder_folder_is_a_clear_error(tmp_path):
+    from edgeunlearn.errors import UserError
+    from edgeunlearn.judges.encoder import SentenceEncoder
+
+    with pytest.raises(UserError, match="unreadable"):
+        SentenceEncoder(tmp_path)
+
+
+def test_reference_entities_prefer_keywords_then_the_answers_own_entities():
+    assert reference_entities(QAItem("Q?", "A.", ("Paris", "1889"))) == ["Paris", "1889"]
+    assert reference_entities(QAItem("What is the capital of France?", "The capital of France is Paris.")) == ["Paris"]
+    assert reference_entities(QAItem("Who?", "nobody knows")) == []
+
+
+def test_entity_similarity_by_name_and_by_embedding(encoder):
+    assert entity_similarity("It is paris, I think.", ["Paris", "France"]) == 0.5
+    assert entity_similarity("No idea.", []) is None
+    # 'USA' embeds 0.89 from 'United States', 'Tokyo' 0.49 from 'Paris' (measured): one of two matches
+    assert entity_similarity("He moved to the USA and then Tokyo.", ["United States", "Paris"], encoder) == 0.5
+    assert entity_similarity("He moved to the USA.", ["United States"]) == 0.0  # names only, no encoder
+
+
+def test_kfr_and_krr_by_hand():
+    assert forget_threshold(3) == 0.5 and forget_threshold(4) == 0.3
+    sims, counts = [0.0, 0.5, 0.34, 1.0], [1, 2, 4, 4]
+    assert kfr(sims, counts) == 0.5  # 0 ≤ .5 and .5 ≤ .5 forgotten; .34 > .3 and 1 > .3 kept
+    assert kfr(sims, counts, [False, False, False, True]) == 0.75  # a contradiction counts as forgotten
+    assert kfr([None], [0]) is None
+    assert krr([0.3, 0.29, 1.0]) == pytest.approx(2 / 3)
+    assert krr([0.3, 0.29, 1.0], [False, False, True]) == pytest.approx(1 / 3)
+
+
+def test_linguistic_components_by_hand():
+    assert brunet_index("a b a") == pytest.approx(3 ** (2**-0.165))  # N=3, V=2
+    assert honore_statistic("a b a") == pytest.approx(100 * math.log(3) / (1 - 1 / 2 + 0.1))  # V1=1
+    assert honore_statistic("a b c") == pytest.approx(100 * math.log(3) / 0.1)  # every word once
+    assert honore_statistic("") is None and brunet_index("!!") is None
+    assert perplexity([-1.0, -1.0]) == pytest.approx(math.e)
+
+
+def test_linguistic_score_is_the_harmonic_mean_of_the_three_parts():
+    result = linguistic_score([1.0, 3.0], ["a b a", "a b c"])
+    bi = (3 ** (2**-0.165) + 3 ** (3**-0.165)) / 2
+    hs = (100 * math.log(3) / 0.6 + 100 * math.log(3) / 0.1) / 2
+    parts = [1 / (1 + 2.0), 1 / (1 + bi), hs / (1 + hs)]
+    assert result["ppl"] == 2.0 and result["brunet"] == pytest.approx(bi) and result["honore"] == pytest.approx(hs)
+    assert result["ls"] == pytest.approx(3 / sum(1 / p for p in parts))
+    assert linguistic_score([None], [""])["ls"] is None
