@@ -76,3 +76,38 @@ def test_linguistic_score_is_the_harmonic_mean_of_the_three_parts():
     assert result["ppl"] == 2.0 and result["brunet"] == pytest.approx(bi) and result["honore"] == pytest.approx(hs)
     assert result["ls"] == pytest.approx(3 / sum(1 / p for p in parts))
     assert linguistic_score([None], [""])["ls"] is None
+
+
+def test_truth_ratio_forget_quality_and_model_utility_by_hand():
+    from edgeunlearn.metrics.tofu import forget_quality, model_utility, truth_ratio
+
+    assert truth_ratio(1.0, [2.0, 4.0]) == pytest.approx(math.exp(1.0 - 3.0))  # prefers the paraphrase
+    assert truth_ratio(1.0, []) is None
+    same = [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert forget_quality(same, same) == pytest.approx(1.0)  # identical distributions
+    far = forget_quality([0.1, 0.11, 0.12, 0.13, 0.14], [0.9, 0.91, 0.92, 0.93, 0.94])
+    assert far == pytest.approx(2 / 252)  # exact two-sided KS p-value for disjoint samples of 5 and 5
+    assert forget_quality([], same) is None
+    mu = model_utility([0.0, math.log(2)], [1.0, 0.5], [0.5, 2.0])
+    assert mu["probability"] == pytest.approx(0.75) and mu["rouge_l_recall"] == 0.75
+    assert mu["truth_ratio_stat"] == pytest.approx(0.25)  # mean of max(0, 1 − R): 0.5 and 0
+    assert mu["model_utility"] == pytest.approx(3 / (1 / 0.75 + 1 / 0.75 + 1 / 0.25))
+
+
+def test_membership_scores_auc_and_privleak_by_hand():
+    import zlib
+
+    import numpy as np
+
+    from edgeunlearn.metrics.privacy import auc, loss_score, min_k_plus_plus_score, min_k_score, priv_leak, zlib_score
+
+    lp = np.array([-0.1, -2.0, -0.5, -4.0, -0.2])
+    assert loss_score(lp) == pytest.approx(-6.8 / 5)
+    assert zlib_score(lp, "abc") == pytest.approx(-6.8 / len(zlib.compress(b"abc")))
+    assert min_k_score(lp) == -4.0  # the lowest 20% of 5 tokens: one token
+    assert min_k_score(lp, 0.4) == pytest.approx(-3.0)
+    mu, sigma = np.full(5, -1.0), np.full(5, 2.0)
+    assert min_k_plus_plus_score(lp, mu, sigma, 0.4) == pytest.approx(((-4 + 1) / 2 + (-2 + 1) / 2) / 2)
+    assert auc([3, 4], [1, 2]) == 1.0 and auc([1, 2], [3, 4]) == 0.0
+    assert auc([1, 3], [2, 2]) == 0.5 and auc([2], [2]) == 0.5  # ties count half
+    assert priv_leak(0.75, 0.5) == pytest.approx(0.5) and priv_leak(None, 0.5) is None
