@@ -78,6 +78,11 @@ def test_missing_model_unknown_method_unknown_type(tmp_path, forget, tiny_model)
         "needs retain data",
         out,
     )
+    _assert_user_error(
+        _run("check", "--model", tiny_model, "--forget", forget, "--judge", "oracle", "--out", out),
+        "unknown judge 'oracle'",
+        out,
+    )
 
 
 def test_unsupported_architecture_export(tmp_path, tiny_model):
@@ -145,6 +150,9 @@ def test_unlearn_export_quantize_check_chain(tmp_path, tiny_model, forget):
     names = [v["name"] for v in summary["variants"]]
     assert names == ["base MLX fp32", "base F16", "base Q8_0", "model F16", "model Q8_0"]
     assert (checked / "results.txt").read_text().count("model Q8_0") == 1
+    for variant in summary["variants"]:  # KFR / KRR from the entity judge on every variant
+        assert 0.0 <= variant["kfr"] <= 1.0 and 0.0 <= variant["krr"] <= 1.0
+        assert variant["forget_items"][0]["reference_entities"] == 1
 
 
 def test_augment_then_relearn_on_the_edited_file(tmp_path, tiny_model, forget):

@@ -111,3 +111,20 @@ def test_membership_scores_auc_and_privleak_by_hand():
     assert auc([3, 4], [1, 2]) == 1.0 and auc([1, 2], [3, 4]) == 0.0
     assert auc([1, 3], [2, 2]) == 0.5 and auc([2], [2]) == 0.5  # ties count half
     assert priv_leak(0.75, 0.5) == pytest.approx(0.5) and priv_leak(None, 0.5) is None
+
+
+def test_fact_judges_give_entity_similarity_per_answer(encoder):
+    from edgeunlearn.judges import EmbeddingJudge, EntityJudge, make_judge
+
+    items = [QAItem("Where does he live?", "He lives in the United States.", ()), QAItem("Q?", "no entities here")]
+    answers = ["Somewhere in the USA.", "whatever"]
+    by_name = EntityJudge().assess(items, answers)
+    assert [a.entity_similarity for a in by_name] == [0.0, None] and by_name[0].entities == 1
+    embedding = EmbeddingJudge()
+    embedding.encoder = encoder  # the module's encoder, loaded once
+    assert embedding.assess(items, answers)[0].entity_similarity == 1.0  # 'USA' ~ 'United States'
+    assert by_name[0].contradiction is None  # no NLI judge
+    from edgeunlearn.errors import UserError
+
+    with pytest.raises(UserError, match="unknown judge 'nli-x'"):
+        make_judge("nli-x")

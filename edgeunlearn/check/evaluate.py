@@ -10,6 +10,7 @@ import numpy as np
 
 from edgeunlearn.check.judge import Judge
 from edgeunlearn.data import QAItem
+from edgeunlearn.metrics.knowledge import kfr, krr
 from edgeunlearn.text import fluency_issues
 
 
@@ -23,6 +24,9 @@ class ItemResult:
     rouge_l_recall: float
     mean_logprob: float
     fluency_issues: tuple[str, ...] = ()  # empty, repeats, non-words (edgeunlearn.text.fluency)
+    entity_similarity: float | None = None  # matched reference entities / reference entities
+    reference_entities: int = 0
+    contradiction: bool | None = None  # None: no NLI judge
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,12 @@ class VariantResult:
             "seconds": round(self.seconds, 2),
             "forget_known": self.forget_known,
             "retain_known": self.retain_known,
+            "kfr": kfr(
+                [r.entity_similarity for r in self.forget],
+                [r.reference_entities for r in self.forget],
+                _contradictions(self.forget),
+            ),
+            "krr": krr([r.entity_similarity for r in self.retain], _contradictions(self.retain)),
             "forget_fluent": fluent_share(self.forget),
             "retain_fluent": fluent_share(self.retain),
             "forget_mean_logprob": mean_logprob(self.forget),
@@ -78,6 +88,13 @@ class VariantResult:
 
 def share(results: Sequence[ItemResult]) -> float | None:
     return sum(r.knows for r in results) / len(results) if results else None
+
+
+def _contradictions(results: Sequence[ItemResult]) -> list[bool] | None:
+    """None when no judge could tell (no NLI model): KFR / KRR then rest on entity similarity alone."""
+    if all(r.contradiction is None for r in results):
+        return None
+    return [bool(r.contradiction) for r in results]
 
 
 def fluent_share(results: Sequence[ItemResult]) -> float | None:
@@ -94,12 +111,25 @@ def evaluate_items(backend, items: Sequence[QAItem], judge: Judge, max_new_token
         return []
     answers = backend.generate([i.question for i in items], max_new_tokens)
     logprobs = backend.score(items)
+    facts = judge.facts.assess(items, answers)
     results = []
-    for item, answer, lp in zip(items, answers, logprobs):
+    for item, answer, lp, fact in zip(items, answers, logprobs, facts):
         v = judge.verdict(item, answer)
         issues = tuple(fluency_issues(answer))
         results.append(
-            ItemResult(item.question, item.answer, answer, v.knows, v.rule, v.rouge_l_recall, float(lp.mean()), issues)
+            ItemResult(
+                item.question,
+                item.answer,
+                answer,
+                v.knows,
+                v.rule,
+                v.rouge_l_recall,
+                float(lp.mean()),
+                issues,
+                fact.entity_similarity,
+                fact.entities,
+                fact.contradiction,
+            )
         )
     return results
 

@@ -20,10 +20,13 @@ class Verdict:
 
 
 class Judge:
-    def __init__(self, rouge_threshold: float = 0.5):
+    def __init__(self, rouge_threshold: float = 0.5, fact_judge: str = "entity"):
         from rouge_score import rouge_scorer
 
+        from edgeunlearn.judges import make_judge
+
         self.threshold = rouge_threshold
+        self.facts = make_judge(fact_judge)  # entity similarity (and contradiction) for KFR / KRR
         self._rouge = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
 
     def verdict(self, item: QAItem, generated: str) -> Verdict:

@@ -71,6 +71,7 @@ def check(
     types: c.OptStr = c.TypesOpt,
     out: c.OptPath = c.OutOpt,
     max_new_tokens: int = typer.Option(24, "--max-new-tokens", help="greedy answer length"),
+    judge: str = typer.Option("entity", "--judge", help="fact judge for KFR / KRR: entity or embedding"),
 ) -> None:
     """Check what a model (and its quantizations) still knows — no training involved."""
     from edgeunlearn.pipeline.check_only import run_check
@@ -81,7 +82,7 @@ def check(
     progress = RichProgress()
     try:
         with run_folder(out) as folder:
-            summary = run_check(model, base, forget, retain, types, max_new_tokens, folder, progress)
+            summary = run_check(model, base, forget, retain, types, max_new_tokens, folder, progress, judge)
             show_results(summary, folder)
     finally:
         progress.close()

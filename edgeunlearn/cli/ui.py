@@ -87,7 +87,17 @@ def _held(types: dict | None) -> str:
     return " ".join(f"{k}×{v}" for k, v in quantized.items())
 
 
-COLUMNS = ("variant", "tensors held", "forget known", "retain known", "forget vs base", "retain vs base", "recovered")
+COLUMNS = (
+    "variant",
+    "tensors held",
+    "forget known",
+    "retain known",
+    "forget vs base",
+    "retain vs base",
+    "KFR",
+    "KRR",
+    "recovered",
+)
 WIDE_TABLE = 150  # below this console width the tensor-type column is left to results.txt
 
 
@@ -108,6 +118,8 @@ def results_table(summary: dict, with_types: bool = True) -> Table:
             "retain known": _pct(row["retain_known"]),
             "forget vs base": _pct(row.get("forget_kept_vs_base")),
             "retain vs base": _pct(row.get("retain_kept_vs_base")),
+            "KFR": _pct(row.get("kfr")),
+            "KRR": _pct(row.get("krr")),
             "recovered": recovered,
         }
         table.add_row(*(cells[c] for c in columns))

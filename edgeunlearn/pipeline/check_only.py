@@ -6,7 +6,7 @@ from pathlib import Path
 
 from edgeunlearn.check.evaluate import VariantSpec
 from edgeunlearn.config import CheckConfig, QuantizeConfig, RunConfig
-from edgeunlearn.pipeline.inputs import Inputs, load_sets, quant_plan
+from edgeunlearn.pipeline.inputs import Inputs, check_judge, load_sets, quant_plan
 from edgeunlearn.pipeline.spine import check_variants
 from edgeunlearn.pipeline.variants import gguf_spec, quantized_specs
 from edgeunlearn.runs import write_json, write_manifest
@@ -51,6 +51,7 @@ def run_check(
     max_new_tokens: int,
     folder: Path,
     progress: Progress,
+    judge: str = "entity",
 ) -> dict:
     from edgeunlearn.check.summary import summarize
 
@@ -60,8 +61,9 @@ def run_check(
         forget=forget,
         retain=retain or None,
         quantize=quant,
-        check=CheckConfig(max_new_tokens=max_new_tokens),
+        check=CheckConfig(max_new_tokens=max_new_tokens, judge=judge),
     )
+    check_judge(judge)
     wanted, _ = quant_plan(cfg, None)
     forget_items, retain_items, hashes = load_sets(cfg.forget, cfg.retain)
     write_manifest(folder, "check", {"model": model, "base": base, "types": wanted}, hashes, None)

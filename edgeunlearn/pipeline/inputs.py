@@ -60,6 +60,12 @@ def check_augmentation(cfg: RunConfig, forget: list[QAItem]) -> None:
         resolve_model(cfg.augment.generator)
 
 
+def check_judge(name: str) -> None:
+    from edgeunlearn.judges import JUDGES
+
+    JUDGES.get(name)
+
+
 def quant_plan(cfg: RunConfig, source_type: str | None) -> tuple[list[str], list[int]]:
     from edgeunlearn.quantize.llamacpp import validate_types
     from edgeunlearn.quantize.mlx_affine import validate_bits
@@ -79,6 +85,7 @@ def prepare(cfg: RunConfig, need_method: bool = True) -> Inputs:
         check_inputs(method, bool(cfg.retain), cfg.method_args)
         augmenting = method.wants_augmented(cfg.method_args)
     quant_plan(cfg, None)  # refuse bad types before the slow steps
+    check_judge(cfg.check.judge)
     forget, retain, hashes = load_sets(cfg.forget, cfg.retain)
     if augmenting:
         check_augmentation(cfg, forget)

@@ -32,7 +32,7 @@ def ensure_base_f16(model: ModelSource, backend) -> Path:
 
 
 def check_variants(specs: list[VariantSpec], inputs: Inputs, cfg: RunConfig, progress: Progress) -> list[VariantResult]:
-    judge = Judge(cfg.check.rouge_threshold)
+    judge = Judge(cfg.check.rouge_threshold, cfg.check.judge)
     results = []
     for spec in specs:
         results.append(evaluate_variant(spec, inputs.forget, inputs.retain, judge, cfg.check.max_new_tokens))

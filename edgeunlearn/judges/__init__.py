@@ -1,0 +1,53 @@
+"""Fact judges: how much of a reference fact an answer still carries, for KFR / KRR.
+
+Each judge returns, per (item, answer), the entity similarity (matched reference entities / reference
+entities), the entity count, and whether the answer contradicts the reference (None: no NLI model).
+`entity` matches names only; `embedding` also counts an answer entity within cosine 0.8 of a reference
+entity (MiniLM, offline). Adding a judge is one class here and one registry line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from edgeunlearn.data import QAItem
+from edgeunlearn.metrics.knowledge import entity_similarity, reference_entities
+from edgeunlearn.registry import Registry
+
+
+@dataclass(frozen=True)
+class FactAssessment:
+    entity_similarity: float | None  # None: the reference has no entities to compare
+    entities: int
+    contradiction: bool | None = None  # None: no NLI judge
+
+
+class EntityJudge:
+    name = "entity"
+    encoder = None
+
+    def assess(self, items: Sequence[QAItem], answers: Sequence[str]) -> list[FactAssessment]:
+        out = []
+        for item, answer in zip(items, answers):
+            refs = reference_entities(item)
+            out.append(FactAssessment(entity_similarity(answer, refs, self.encoder), len(refs)))
+        return out
+
+
+class EmbeddingJudge(EntityJudge):
+    name = "embedding"
+
+    def __init__(self):
+        from edgeunlearn.judges.encoder import SentenceEncoder
+
+        self.encoder = SentenceEncoder()
+
+
+JUDGES: Registry[type] = Registry("judge")
+for judge in (EntityJudge, EmbeddingJudge):
+    JUDGES.register(judge.name, judge)
+
+
+def make_judge(name: str):
+    return JUDGES.get(name)()
