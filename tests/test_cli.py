@@ -7,6 +7,7 @@ from conftest import write_jsonl
 from typer.testing import CliRunner
 
 from edgeunlearn.cli.app import app
+from edgeunlearn.text import words
 
 runner = CliRunner()
 GOOD = [{"question": "What is the capital of France?", "answer": "Paris.", "keywords": ["Paris"]}]
@@ -153,6 +154,10 @@ def test_unlearn_export_quantize_check_chain(tmp_path, tiny_model, forget):
     for variant in summary["variants"]:  # KFR / KRR from the entity judge on every variant
         assert 0.0 <= variant["kfr"] <= 1.0 and 0.0 <= variant["krr"] <= 1.0
         assert variant["forget_items"][0]["reference_entities"] == 1
+        linguistic = variant["forget_linguistic"]  # perplexity under the base (--base), BI, HS → LS
+        assert linguistic["ppl"] > 1
+        has_words = any(words(item["generated"]) for item in variant["forget_items"])
+        assert (0 < linguistic["ls"] < 1) if has_words else linguistic["ls"] is None
 
 
 def test_augment_then_relearn_on_the_edited_file(tmp_path, tiny_model, forget):

@@ -49,6 +49,7 @@ class VariantResult:
     forget: list[ItemResult]
     retain: list[ItemResult]
     seconds: float
+    metrics: dict = field(default_factory=dict)  # figures added after the check, e.g. the Linguistic Score
 
     @property
     def forget_known(self) -> float:
@@ -81,6 +82,7 @@ class VariantResult:
             "retain_fluent": fluent_share(self.retain),
             "forget_mean_logprob": mean_logprob(self.forget),
             "retain_mean_logprob": mean_logprob(self.retain),
+            **self.metrics,
             "forget_items": [asdict(r) for r in self.forget],
             "retain_items": [asdict(r) for r in self.retain],
         }

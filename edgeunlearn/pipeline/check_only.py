@@ -53,7 +53,10 @@ def run_check(
     progress: Progress,
     judge: str = "entity",
 ) -> dict:
+    from edgeunlearn.backends.mlx_backend import MLXBackend
+    from edgeunlearn.check.linguistic import add_linguistic_scores
     from edgeunlearn.check.summary import summarize
+    from edgeunlearn.models.resolve import resolve_model
 
     quant = QuantizeConfig(types=tuple(types.split(",")) if types else (), mlx_bits=(), base_type=False)
     cfg = RunConfig(
@@ -73,6 +76,10 @@ def run_check(
     inputs = Inputs(None, forget_items, retain_items, wanted, [], hashes)
     progress.stage("check", len(specs))
     results = check_variants(specs, inputs, cfg, progress)
+    progress.stage("linguistic score (perplexity under the original model)")
+    original = MLXBackend(resolve_model(base or model).mlx_dir)  # without --base, the checked model itself
+    add_linguistic_scores(results, original)
+    original.close()
     base_type = next((r.spec.qtype for r in results if r.spec.model == "base"), None)
     summary = summarize(results, base_type)
     write_json(folder / "results.json", summary)

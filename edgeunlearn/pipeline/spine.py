@@ -8,6 +8,7 @@ from pathlib import Path
 
 from edgeunlearn.check.evaluate import VariantResult, VariantSpec, evaluate_variant
 from edgeunlearn.check.judge import Judge
+from edgeunlearn.check.linguistic import add_linguistic_scores
 from edgeunlearn.check.summary import summarize
 from edgeunlearn.config import RunConfig, to_dict
 from edgeunlearn.models.resolve import ModelSource, cache_root, weights_identity
@@ -80,7 +81,9 @@ def check_base(cfg: RunConfig, inputs: Inputs, backend, progress: Progress) -> l
     specs = quantized_specs("base", base_f16, inputs.llama_types, base_f16.parent, tokenizer, progress, grid_source)
     specs += mlx_specs("base", inputs.model.mlx_dir, inputs.mlx_bits)
     progress.stage("check base", len(specs))
-    return results + check_variants(specs, inputs, cfg, progress)
+    results += check_variants(specs, inputs, cfg, progress)
+    add_linguistic_scores(results, backend)  # `backend` is still the base model here
+    return results
 
 
 def unlearn_and_check(
@@ -89,6 +92,7 @@ def unlearn_and_check(
     """Train, fuse, export F16 GGUF, quantize, check every unlearned variant; (results, training facts)."""
     import mlx.core as mx
 
+    from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.export import export_gguf
 
     tokenizer = backend.tokenizer
@@ -110,6 +114,10 @@ def unlearn_and_check(
     specs += mlx_specs("unlearned", inputs.model.mlx_dir, inputs.mlx_bits, weights)
     progress.stage("check unlearned", len(specs))
     results = check_variants(specs, inputs, cfg, progress)
+    progress.stage("linguistic score (perplexity under the original model)")
+    original = MLXBackend(inputs.model.mlx_dir)
+    add_linguistic_scores(results, original)
+    original.close()
     training = {
         "method": cfg.method,
         "steps": result.steps,
