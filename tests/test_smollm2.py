@@ -76,3 +76,22 @@ def test_llama_cpp_tokenizer_fallback_matches_the_rebuilt_tokenizer(smollm2):
     for item in PARITY_TEXTS:
         assert native.pair(item) == rebuilt.pair(item)
     assert native.decode(rebuilt.answer_ids("Paris is nice.")) == "Paris is nice."
+
+
+def test_truth_ratio_shows_the_base_prefers_true_answers_on_both_backends(smollm2, smol_f16):
+    from edgeunlearn.check.evaluate import evaluate_items, tofu_figures
+    from edgeunlearn.check.judge import Judge
+
+    forget = load_items(data_path("demo:forget"))[:4]
+    judge = Judge()
+    mlx = MLXBackend(smollm2.mlx_dir)
+    for backend in (mlx, LlamaCppBackend(smol_f16, mlx.tokenizer)):
+        results = evaluate_items(backend, forget, judge, 8)
+        ratios = [r.truth_ratio for r in results]
+        assert all(r < 1 for r in ratios), ratios  # the true capital beats the wrong ones, per token
+        figures = tofu_figures(results, [])
+        assert 0 < figures["forget_truth_ratio_stat"] < 1 and "tofu_note" not in figures
+        backend.close()
+    bare = [QAItem(f.question, f.answer, f.keywords) for f in forget]  # no paraphrased/perturbed fields
+    results = evaluate_items(MLXBackend(smollm2.mlx_dir), bare, judge, 4)
+    assert all(r.truth_ratio is None for r in results) and "tofu_note" in tofu_figures(results, [])

@@ -11,6 +11,7 @@ import numpy as np
 from edgeunlearn.check.judge import Judge
 from edgeunlearn.data import QAItem
 from edgeunlearn.metrics.knowledge import kfr, krr
+from edgeunlearn.metrics.tofu import model_utility, truth_ratio
 from edgeunlearn.text import fluency_issues
 
 
@@ -27,6 +28,7 @@ class ItemResult:
     entity_similarity: float | None = None  # matched reference entities / reference entities
     reference_entities: int = 0
     contradiction: bool | None = None  # None: no NLI judge
+    truth_ratio: float | None = None  # TOFU; None when the item has no paraphrased/perturbed answers
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class VariantResult:
                 _contradictions(self.forget),
             ),
             "krr": krr([r.entity_similarity for r in self.retain], _contradictions(self.retain)),
+            **tofu_figures(self.forget, self.retain),
             "forget_fluent": fluent_share(self.forget),
             "retain_fluent": fluent_share(self.retain),
             "forget_mean_logprob": mean_logprob(self.forget),
@@ -114,8 +117,9 @@ def evaluate_items(backend, items: Sequence[QAItem], judge: Judge, max_new_token
     answers = backend.generate([i.question for i in items], max_new_tokens)
     logprobs = backend.score(items)
     facts = judge.facts.assess(items, answers)
+    ratios = truth_ratios(backend, items)
     results = []
-    for item, answer, lp, fact in zip(items, answers, logprobs, facts):
+    for item, answer, lp, fact, ratio in zip(items, answers, logprobs, facts, ratios):
         v = judge.verdict(item, answer)
         issues = tuple(fluency_issues(answer))
         results.append(
@@ -131,9 +135,49 @@ def evaluate_items(backend, items: Sequence[QAItem], judge: Judge, max_new_token
                 fact.entity_similarity,
                 fact.entities,
                 fact.contradiction,
+                ratio,
             )
         )
     return results
+
+
+def truth_ratios(backend, items: Sequence[QAItem]) -> list[float | None]:
+    """TOFU's truth ratio per item from its `paraphrased_answer` and `perturbed_answer` (list) fields."""
+    pairs = [_tofu_answers(item) for item in items]
+    flat = [QAItem(item.question, text) for item, (para, perts) in zip(items, pairs) if para for text in [para, *perts]]
+    nlls = iter([-float(lp.mean()) for lp in backend.score(flat)] if flat else [])
+    ratios = []
+    for para, perts in pairs:
+        if not para:
+            ratios.append(None)
+            continue
+        para_nll = next(nlls)
+        ratios.append(truth_ratio(para_nll, [next(nlls) for _ in perts]))
+    return ratios
+
+
+def _tofu_answers(item: QAItem) -> tuple[str | None, list[str]]:
+    para, perts = item.extra.get("paraphrased_answer"), item.extra.get("perturbed_answer")
+    perts = [perts] if isinstance(perts, str) else [p for p in perts or [] if isinstance(p, str) and p.strip()]
+    return (para, perts) if isinstance(para, str) and para.strip() and perts else (None, [])
+
+
+def tofu_figures(forget: Sequence[ItemResult], retain: Sequence[ItemResult]) -> dict:
+    """Forget: TOFU's truth-ratio statistic mean(min(R, 1/R)). Retain: model utility. Skipped, with a
+    note, when the data has no paraphrased/perturbed answers."""
+    forget_r = [r.truth_ratio for r in forget if r.truth_ratio is not None]
+    retain_r = [r.truth_ratio for r in retain if r.truth_ratio is not None]
+    figures: dict = {"forget_truth_ratios": forget_r}
+    if forget_r:
+        figures["forget_truth_ratio_stat"] = float(np.mean([min(r, 1 / r) for r in forget_r]))
+    if retain_r:
+        nlls = [-r.mean_logprob for r in retain]
+        figures["retain_utility"] = model_utility(nlls, [r.rouge_l_recall for r in retain], retain_r)
+    if not forget_r or (retain and not retain_r):
+        figures["tofu_note"] = (
+            "truth ratio / model utility skipped where items lack paraphrased_answer and perturbed_answer"
+        )
+    return figures
 
 
 def evaluate_variant(spec: VariantSpec, forget, retain, judge: Judge, max_new_tokens: int) -> VariantResult:
