@@ -1,6 +1,7 @@
 """Real MLX training, real GGUF files, real llama.cpp — on a tiny llama built in the test."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -175,3 +176,22 @@ def test_sure_trains_only_the_salient_output_rows(tiny_model, facts, tmp_path):
             0,
             tmp_path,
         )
+
+
+def test_token_stats_by_hand_and_equal_on_both_backends(tiny_model, tiny_f16, facts):
+    from edgeunlearn.backends.base import stats_from_logprobs
+
+    logp = np.log(np.array([[0.5, 0.25, 0.25], [1.0, 1e-30, 1e-30]]))
+    stats = stats_from_logprobs(logp, [1, 0])
+    mu0 = 0.5 * math.log(0.5) + 0.5 * math.log(0.25)
+    var0 = 0.5 * math.log(0.5) ** 2 + 0.5 * math.log(0.25) ** 2 - mu0**2
+    assert stats.logprobs[0] == pytest.approx(math.log(0.25)) and stats.mu[0] == pytest.approx(mu0)
+    assert stats.sigma[0] == pytest.approx(math.sqrt(var0)) and stats.sigma[1] == pytest.approx(0.0, abs=1e-6)
+
+    mlx = MLXBackend(tiny_model)
+    llama = LlamaCppBackend(tiny_f16, mlx.tokenizer)
+    for a, b, plain in zip(mlx.score_stats(facts), llama.score_stats(facts), mlx.score(facts)):
+        assert np.allclose(a.logprobs, plain, atol=1e-5)  # the same log-probs `score` gives
+        assert np.allclose(a.mu, b.mu, atol=0.02) and np.allclose(a.sigma, b.sigma, atol=0.02)
+        assert np.all(a.mu < 0) and np.all(a.sigma > 0)
+    llama.close()

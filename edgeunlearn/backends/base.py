@@ -7,6 +7,7 @@ Both backends take token ids from the same `Prompter`, so MLX and llama.cpp scor
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -44,6 +45,26 @@ class Prompter:
         return self.tokenizer.decode([i for i in ids if i != self.end_id], skip_special_tokens=True).strip()
 
 
+@dataclass(frozen=True)
+class TokenStats:
+    """Per answer token: log p(token), and the mean and standard deviation of log p(v) under the model's own
+    next-token distribution (what min-k%++ normalises by)."""
+
+    logprobs: np.ndarray
+    mu: np.ndarray
+    sigma: np.ndarray
+
+
+def stats_from_logprobs(vocab_logprobs: np.ndarray, targets: Sequence[int]) -> TokenStats:
+    """`vocab_logprobs`: (n, V) normalised log-probs at the positions predicting `targets`."""
+    logp = np.asarray(vocab_logprobs, dtype=np.float64)
+    p = np.exp(logp)
+    mu = (p * logp).sum(axis=1)
+    sigma = np.sqrt(np.maximum((p * logp**2).sum(axis=1) - mu**2, 0.0))
+    picked = logp[np.arange(len(targets)), np.asarray(targets, dtype=np.int64)]
+    return TokenStats(picked.astype(np.float32), mu.astype(np.float32), sigma.astype(np.float32))
+
+
 class Backend(Protocol):
     """What every check needs from a model, whatever runs it."""
 
@@ -51,6 +72,10 @@ class Backend(Protocol):
 
     def score(self, items: Sequence[QAItem]) -> list[np.ndarray]:
         """Per-token log-probs of each item's answer tokens given its question. Each: (answer_len,)."""
+        ...
+
+    def score_stats(self, items: Sequence[QAItem]) -> list[TokenStats]:
+        """`score` plus the next-token distribution's mean and spread of log p, per answer token."""
         ...
 
     def generate(self, questions: Sequence[str], max_new_tokens: int) -> list[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeunlearn.backends.base import Prompter
+from edgeunlearn.backends.base import Prompter, TokenStats, stats_from_logprobs
 from edgeunlearn.data import QAItem
 from edgeunlearn.errors import RunError, UserError
 
@@ -97,7 +97,13 @@ class LlamaCppBackend:
             out += self._score_chunk([self.prompter.pair(i) for i in items[start : start + PARALLEL]])
         return out
 
-    def _score_chunk(self, pairs) -> list[np.ndarray]:
+    def score_stats(self, items: Sequence[QAItem]) -> list[TokenStats]:
+        out: list[TokenStats] = []
+        for start in range(0, len(items), PARALLEL):
+            out += self._score_chunk([self.prompter.pair(i) for i in items[start : start + PARALLEL]], stats=True)
+        return out
+
+    def _score_chunk(self, pairs, stats: bool = False) -> list:
         entries, wanted = [], []
         for seq, (prompt, answer) in enumerate(pairs):
             tokens = self._fit(prompt + answer)
@@ -107,6 +113,8 @@ class LlamaCppBackend:
             wanted.append([(first + len(prompt) - 1 + k, t) for k, t in enumerate(answer)])
         self._clear()
         self._decode(entries)
+        if stats:
+            return [_stats([self._logits(i) for i, _ in rows], [t for _, t in rows]) for rows in wanted]
         return [np.array([_log_softmax_at(self._logits(i), t) for i, t in rows], dtype=np.float32) for rows in wanted]
 
     def generate(self, questions: Sequence[str], max_new_tokens: int) -> list[str]:
@@ -148,6 +156,12 @@ class LlamaCppBackend:
 
         with quiet_stderr():  # llama.cpp reports buffer sizes on the way out
             self._stack.close()
+
+
+def _stats(logits: list[np.ndarray], targets: list[int]) -> TokenStats:
+    z = np.stack(logits).astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    return stats_from_logprobs(z - np.log(np.exp(z).sum(axis=1, keepdims=True)), targets)
 
 
 def _log_softmax_at(logits: np.ndarray, token: int) -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeunlearn.backends.base import Prompter
+from edgeunlearn.backends.base import Prompter, TokenStats, stats_from_logprobs
 from edgeunlearn.data import QAItem
 from edgeunlearn.training.batching import length_buckets, make_batch
 
@@ -88,6 +88,21 @@ class MLXBackend:
             mask = np.array(batch.mask) > 0
             for row, i in enumerate(bucket):
                 out[i] = logprobs[row][mask[row]]
+        return out
+
+    def score_stats(self, items: Sequence[QAItem]) -> list[TokenStats]:
+        import mlx.core as mx
+
+        from edgeunlearn.methods.terms import vocab_logprobs
+
+        pairs = [self.prompter.pair(item) for item in items]
+        out: list[TokenStats] = [None] * len(items)
+        for bucket in length_buckets([len(p) + len(a) for p, a in pairs], SCORE_BATCH):
+            batch = make_batch([pairs[i] for i in bucket], bucket, self.pad_id)
+            logp = mx.stop_gradient(vocab_logprobs(self.model, batch))
+            mask, targets = np.array(batch.mask) > 0, np.array(batch.targets)
+            for row, i in enumerate(bucket):
+                out[i] = stats_from_logprobs(np.array(logp[row])[mask[row]], targets[row][mask[row]])
         return out
 
     def generate(self, questions: Sequence[str], max_new_tokens: int) -> list[str]:
