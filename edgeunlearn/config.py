@@ -84,6 +84,7 @@ class RunConfig:
     model: str = _opt("default", "model folder, GGUF file, or `default`")
     forget: str | None = _opt(None, "forget set file (demo:forget names the embedded demo set)")
     retain: str | None = _opt(None, "retain set file (demo:retain names the embedded demo set)")
+    holdout: str | None = _opt(None, "holdout set the model never trained on, for membership-inference AUC")
     method: str = _opt("npo_gd", "unlearning method")
     seed: int = _opt(0, "random seed")
     train: TrainConfig = field(default_factory=TrainConfig)

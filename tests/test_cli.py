@@ -129,6 +129,13 @@ def test_unlearn_export_quantize_check_chain(tmp_path, tiny_model, forget):
     assert "Q4_K" in report["Q4_K_M"]["tensor_types"]
 
     checked = tmp_path / "check"
+    holdout = write_jsonl(
+        tmp_path / "holdout.jsonl",
+        [
+            {"question": "What is the capital of Italy?", "answer": "Rome."},
+            {"question": "Who wrote Emma?", "answer": "Austen."},
+        ],
+    )
     result = _run(
         "check",
         "--model",
@@ -143,11 +150,17 @@ def test_unlearn_export_quantize_check_chain(tmp_path, tiny_model, forget):
         "Q8_0",
         "--max-new-tokens",
         6,
+        "--holdout",
+        holdout,
         "--out",
         checked,
     )
     assert result.exit_code == 0, result.output
     summary = json.loads((checked / "results.json").read_text())
+    aucs = summary["variants"][0]["membership_auc"]  # forget (1 item) vs holdout (2 items), four scores
+    assert set(aucs) == {"loss", "zlib", "min_k", "min_k_plus_plus"} and all(
+        a in (0.0, 0.5, 1.0) for a in aucs.values()
+    )
     names = [v["name"] for v in summary["variants"]]
     assert names == ["base MLX fp32", "base F16", "base Q8_0", "model F16", "model Q8_0"]
     assert (checked / "results.txt").read_text().count("model Q8_0") == 1

@@ -180,12 +180,17 @@ def tofu_figures(forget: Sequence[ItemResult], retain: Sequence[ItemResult]) -> 
     return figures
 
 
-def evaluate_variant(spec: VariantSpec, forget, retain, judge: Judge, max_new_tokens: int) -> VariantResult:
+def evaluate_variant(
+    spec: VariantSpec, forget, retain, judge: Judge, max_new_tokens: int, holdout: Sequence[QAItem] = ()
+) -> VariantResult:
+    from edgeunlearn.check.membership import membership
+
     start = time.perf_counter()
     backend = spec.open()
     try:
         f = evaluate_items(backend, forget, judge, max_new_tokens)
         r = evaluate_items(backend, retain, judge, max_new_tokens)
+        metrics = {"membership_auc": membership(backend, forget, holdout)} if holdout else {}
     finally:
         backend.close()
-    return VariantResult(spec, f, r, time.perf_counter() - start)
+    return VariantResult(spec, f, r, time.perf_counter() - start, metrics)

@@ -72,6 +72,7 @@ def check(
     out: c.OptPath = c.OutOpt,
     max_new_tokens: int = typer.Option(24, "--max-new-tokens", help="greedy answer length"),
     judge: str = typer.Option("entity", "--judge", help="fact judge for KFR / KRR: entity or embedding"),
+    holdout: c.OptStr = c.HoldoutOpt,
 ) -> None:
     """Check what a model (and its quantizations) still knows — no training involved."""
     from edgeunlearn.pipeline.check_only import run_check
@@ -82,7 +83,7 @@ def check(
     progress = RichProgress()
     try:
         with run_folder(out) as folder:
-            summary = run_check(model, base, forget, retain, types, max_new_tokens, folder, progress, judge)
+            summary = run_check(model, base, forget, retain, types, max_new_tokens, folder, progress, judge, holdout)
             show_results(summary, folder)
     finally:
         progress.close()

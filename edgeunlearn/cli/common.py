@@ -25,6 +25,9 @@ ConfigOpt = typer.Option(None, "--config", help="recipe (YAML or TOML) to start 
 AugmentedOpt = typer.Option(
     None, "--augmented", help="ReLearn: train on this augmented JSONL (from `edgeunlearn augment`, maybe edited)"
 )
+HoldoutOpt = typer.Option(
+    None, "--holdout", help="items the model never trained on: forget-vs-holdout membership-inference AUC"
+)
 OutOpt = typer.Option(None, "--out", help="run folder to create (must not exist)")
 
 OptPath = Path | None

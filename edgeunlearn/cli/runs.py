@@ -50,7 +50,8 @@ class _DemoProgress(RichProgress):
 
 def demo(out: c.OptPath = c.OutOpt, seed: c.OptInt = c.SeedOpt, steps: c.OptInt = c.StepsOpt) -> None:
     """The whole loop on the embedded SmolLM2 and demo data: unlearn → GGUF → quantize → check."""
-    _full_run(None, out, "demo", forget="demo:forget", retain="demo:retain", seed=seed, steps=steps)
+    demo_sets = {"forget": "demo:forget", "retain": "demo:retain", "holdout": "demo:holdout"}
+    _full_run(None, out, "demo", **demo_sets, seed=seed, steps=steps)
 
 
 def run(
@@ -64,6 +65,7 @@ def run(
     steps: c.OptInt = c.StepsOpt,
     types: c.OptStr = c.TypesOpt,
     augmented: c.OptPath = c.AugmentedOpt,
+    holdout: c.OptStr = c.HoldoutOpt,
 ) -> None:
     """Run a recipe end to end; command-line options override the recipe."""
     _full_run(
@@ -78,6 +80,7 @@ def run(
         steps=steps,
         types=types,
         augmented=augmented,
+        holdout=holdout,
     )
 
 
@@ -128,6 +131,7 @@ def compare(
     seed: c.OptInt = c.SeedOpt,
     steps: c.OptInt = c.StepsOpt,
     types: c.OptStr = c.TypesOpt,
+    holdout: c.OptStr = c.HoldoutOpt,
     keep_models: bool = typer.Option(False, "--keep-models", help="keep each method's GGUF files (MBs to GBs)"),
 ) -> None:
     """Run several methods on the same data and seed; one table of forgetting per quantization type."""
@@ -136,7 +140,7 @@ def compare(
     from edgeunlearn.pipeline.inputs import prepare
     from edgeunlearn.runs import check_out_free, default_out, run_folder
 
-    values = {"model": model, "forget": forget, "retain": retain, "seed": seed, "types": types}
+    values = {"model": model, "forget": forget, "retain": retain, "seed": seed, "types": types, "holdout": holdout}
     cfg = config.resolve(recipe, c.overrides(**values))
     out = out or default_out("compare")
     check_out_free(out)

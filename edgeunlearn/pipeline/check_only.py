@@ -6,7 +6,7 @@ from pathlib import Path
 
 from edgeunlearn.check.evaluate import VariantSpec
 from edgeunlearn.config import CheckConfig, QuantizeConfig, RunConfig
-from edgeunlearn.pipeline.inputs import Inputs, check_judge, load_sets, quant_plan
+from edgeunlearn.pipeline.inputs import Inputs, check_judge, load_holdout, load_sets, quant_plan
 from edgeunlearn.pipeline.spine import check_variants
 from edgeunlearn.pipeline.variants import gguf_spec, quantized_specs
 from edgeunlearn.runs import write_json, write_manifest
@@ -52,6 +52,7 @@ def run_check(
     folder: Path,
     progress: Progress,
     judge: str = "entity",
+    holdout: str | None = None,
 ) -> dict:
     from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.check.linguistic import add_linguistic_scores
@@ -73,7 +74,7 @@ def run_check(
     progress.stage("prepare variants")
     specs = model_specs("base", base, wanted, folder, progress) if base else []
     specs += model_specs("model", model, wanted, folder, progress)
-    inputs = Inputs(None, forget_items, retain_items, wanted, [], hashes)
+    inputs = Inputs(None, forget_items, retain_items, wanted, [], hashes, load_holdout(holdout, hashes))
     progress.stage("check", len(specs))
     results = check_variants(specs, inputs, cfg, progress)
     progress.stage("linguistic score (perplexity under the original model)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -33,6 +33,7 @@ class Inputs:
     llama_types: list[str]
     mlx_bits: list[int]
     data_sha256: dict[str, str]
+    holdout: list[QAItem] = field(default_factory=list)  # never trained on: membership-inference baseline
 
 
 def load_sets(forget: str | None, retain: str | None) -> tuple[list[QAItem], list[QAItem], dict[str, str]]:
@@ -58,6 +59,14 @@ def check_augmentation(cfg: RunConfig, forget: list[QAItem]) -> None:
         load_augmented(Path(cfg.augment.data).expanduser(), forget)
     elif cfg.augment.generator not in ("self", "templates"):
         resolve_model(cfg.augment.generator)
+
+
+def load_holdout(spec: str | None, hashes: dict[str, str]) -> list[QAItem]:
+    if not spec:
+        return []
+    path = data_path(spec)
+    hashes["holdout"] = data_digest(path)
+    return load_items(path, "holdout")
 
 
 def check_judge(name: str) -> None:
@@ -91,4 +100,5 @@ def prepare(cfg: RunConfig, need_method: bool = True) -> Inputs:
         check_augmentation(cfg, forget)
     model = resolve_model(cfg.model)
     types, bits = quant_plan(cfg, model.source_type)
-    return Inputs(model, forget, retain, types, bits, hashes)
+    holdout = load_holdout(cfg.holdout, hashes)
+    return Inputs(model, forget, retain, types, bits, hashes, holdout)

@@ -36,7 +36,9 @@ def check_variants(specs: list[VariantSpec], inputs: Inputs, cfg: RunConfig, pro
     judge = Judge(cfg.check.rouge_threshold, cfg.check.judge)
     results = []
     for spec in specs:
-        results.append(evaluate_variant(spec, inputs.forget, inputs.retain, judge, cfg.check.max_new_tokens))
+        results.append(
+            evaluate_variant(spec, inputs.forget, inputs.retain, judge, cfg.check.max_new_tokens, inputs.holdout)
+        )
         progress.variant(results[-1])
     return results
 
