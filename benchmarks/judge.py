@@ -16,7 +16,8 @@ ANSWERS = 200
 def main() -> None:
     items = (load_items(data_path("demo:forget")) + load_items(data_path("demo:retain"))) * 6
     items = items[:ANSWERS]
-    answers = [i.extra.get("paraphrased_answer") or i.answer for i in items]  # realistic answer text
+    # wrong answers (TOFU's perturbed ones): no reference entity is named, so every item goes to the encoder
+    answers = [(i.extra.get("perturbed_answer") or [i.answer])[0] for i in items]
     for name in ("entity", "embedding"):
         start = time.perf_counter()
         judge = make_judge(name)  # the embedding judge loads MiniLM here: counted
