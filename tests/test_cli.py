@@ -213,6 +213,7 @@ def test_compare_runs_relearn_and_flat_end_to_end(tmp_path, tiny_model, forget):
     for row in comparison["methods"]:
         assert set(row["variants"]) == {"fp32", "F16", "Q8_0", "MLX-4bit"} and row["train_seconds"] > 0
         assert row["peak_memory_mb"] > 0 and row["variants"]["Q8_0"]["forget_fluent"] is not None
+        assert 0 <= row["variants"]["fp32"]["kfr"] <= 1 and 0 <= row["variants"]["Q8_0"]["krr"] <= 1
     relearn = comparison["methods"][0]
     assert relearn["settings_from"].endswith("relearn_klr_gdr.yaml")
     config = json.loads((out / "config.json").read_text())["methods"]

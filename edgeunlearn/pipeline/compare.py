@@ -123,6 +123,11 @@ def method_row(entry: Contender, summary: dict) -> dict:
             "retain_kept_vs_base": v.get("retain_kept_vs_base"),
             "recovered": v.get("recovered"),
             "recovery_rate": v.get("recovery_rate"),
+            "kfr": v.get("kfr"),
+            "krr": v.get("krr"),
+            "forget_ls": (v.get("forget_linguistic") or {}).get("ls"),
+            "forget_truth_ratio_stat": v.get("forget_truth_ratio_stat"),
+            "membership_auc": v.get("membership_auc"),
         }
     training = summary["training"]
     return {
