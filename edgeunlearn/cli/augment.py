@@ -24,7 +24,6 @@ def augment(
     """Question variants + vague answers + completions for ReLearn, leak-checked, labelled by source."""
     from edgeunlearn import config
     from edgeunlearn.augment import write_jsonl, write_summary
-    from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.pipeline.inputs import check_augmentation, prepare
     from edgeunlearn.pipeline.training_data import augmented_data
     from edgeunlearn.runs import check_out_free, default_out, run_folder, write_manifest
@@ -38,8 +37,7 @@ def augment(
     progress = RichProgress()
     try:
         progress.stage("augment forget data")
-        backend = MLXBackend(inputs.model.mlx_dir) if cfg.augment.generator == "self" else None
-        result, _ = augmented_data(cfg, inputs, backend)
+        result, _ = augmented_data(cfg, inputs)  # loads a model only when the data is not cached
         with run_folder(out) as folder:
             write_manifest(folder, "augment", config.to_dict(cfg), inputs.data_sha256, cfg.seed)
             write_jsonl(result, folder / "augmented.jsonl")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from edgeunlearn.data import QAItem
 from edgeunlearn.metrics.knowledge import entity_similarity, reference_entities
 from edgeunlearn.registry import Registry
+from edgeunlearn.text import entities
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,12 @@ class EmbeddingJudge(EntityJudge):
         from edgeunlearn.judges.encoder import SentenceEncoder
 
         self.encoder = SentenceEncoder()
+
+    def assess(self, items: Sequence[QAItem], answers: Sequence[str]) -> list[FactAssessment]:
+        # one batched encoder pass over every entity involved, instead of two small passes per item
+        texts = {t for item in items for t in reference_entities(item)} | {e for a in answers for e in entities(a)}
+        self.encoder.embed(sorted(texts))
+        return super().assess(items, answers)
 
 
 JUDGES: Registry[type] = Registry("judge")

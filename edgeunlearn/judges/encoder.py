@@ -44,13 +44,19 @@ class SentenceEncoder:
             raise UserError(f"encoder folder {self.folder} is unreadable ({exc}): give a BERT model folder") from exc
         if self.config.get("model_type") != "bert" or "embeddings.word_embeddings.weight" not in self.weights:
             raise UserError(f"encoder folder {self.folder} is not a BERT model: give a sentence-transformers BERT")
+        self._memo: dict[str, np.ndarray] = {}  # judges compare the same entities again and again
         self.tokenizer.enable_padding(pad_id=self.config.get("pad_token_id", 0))
         self.tokenizer.enable_truncation(min(256, self.config["max_position_embeddings"]))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """(len(texts), hidden) unit vectors; cosine similarity is a dot product."""
-        chunks = [self._embed_batch(list(texts[i : i + BATCH])) for i in range(0, len(texts), BATCH)]
-        return np.concatenate(chunks) if chunks else np.zeros((0, self.config["hidden_size"]), np.float32)
+        """(len(texts), hidden) unit vectors; cosine similarity is a dot product. New texts are embedded in
+        batches; texts seen before come from a memo."""
+        new = list(dict.fromkeys(t for t in texts if t not in self._memo))
+        for i in range(0, len(new), BATCH):
+            self._memo.update(zip(new[i : i + BATCH], self._embed_batch(new[i : i + BATCH])))
+        if not texts:
+            return np.zeros((0, self.config["hidden_size"]), np.float32)
+        return np.stack([self._memo[t] for t in texts])
 
     def similarity(self, a: Sequence[str], b: Sequence[str]) -> np.ndarray:
         """Cosine similarity matrix (len(a), len(b))."""

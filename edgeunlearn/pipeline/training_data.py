@@ -37,21 +37,29 @@ def training_data(cfg: RunConfig, inputs: Inputs, backend, progress: Progress) -
     return TrainingData(forget, _templates(cfg, inputs.forget, augmented), augmented, path)
 
 
-def augmented_data(cfg: RunConfig, inputs: Inputs, backend) -> tuple[Augmented, Path]:
-    """`backend` is the model being unlearned, before any LoRA: it is the generator for `self`."""
+def augmented_data(cfg: RunConfig, inputs: Inputs, backend=None) -> tuple[Augmented, Path]:
+    """`backend`: the model being unlearned, before any LoRA, when the caller has it loaded (the generator
+    for `self`). Any other generator is loaded only if the data is not cached."""
     spec = cfg.augment.generator
     if cfg.augment.data or spec == NO_MODEL:
         return obtain(inputs.forget, cfg.augment, cfg.seed, NO_MODEL, None)
-    if spec == "self":
-        return obtain(inputs.forget, cfg.augment, cfg.seed, weights_identity(inputs.model), backend.generate)
-    from edgeunlearn.backends.mlx_backend import MLXBackend
+    model = inputs.model if spec == "self" else resolve_model(spec)
+    generate = backend.generate if spec == "self" and backend is not None else _loaded_on_first_call(model)
+    return obtain(inputs.forget, cfg.augment, cfg.seed, weights_identity(model), generate)
 
-    model = resolve_model(spec)
-    generator = MLXBackend(model.mlx_dir)
-    try:
-        return obtain(inputs.forget, cfg.augment, cfg.seed, weights_identity(model), generator.generate)
-    finally:
-        generator.close()
+
+def _loaded_on_first_call(model):
+    """A generate function that loads `model` only when augmentation really has to generate."""
+    loaded = []
+
+    def generate(prompts: list[str], max_new_tokens: int) -> list[str]:
+        if not loaded:
+            from edgeunlearn.backends.mlx_backend import MLXBackend
+
+            loaded.append(MLXBackend(model.mlx_dir))
+        return loaded[0].generate(prompts, max_new_tokens)
+
+    return generate
 
 
 def _templates(cfg: RunConfig, forget: list[QAItem], augmented: Augmented | None) -> list[QAItem]:
