@@ -85,6 +85,10 @@ class RunConfig:
     forget: str | None = _opt(None, "forget set file (demo:forget names the embedded demo set)")
     retain: str | None = _opt(None, "retain set file (demo:retain names the embedded demo set)")
     holdout: str | None = _opt(None, "holdout set the model never trained on, for membership-inference AUC")
+    reference: str | None = _opt(
+        None,
+        "retain model (fine-tuned without the forget set, e.g. by `edgeunlearn finetune`): forget quality, PrivLeak",
+    )
     method: str = _opt("npo_gd", "unlearning method")
     seed: int = _opt(0, "random seed")
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -157,6 +157,7 @@ def test_unlearn_export_quantize_check_chain(tmp_path, tiny_model, forget):
     )
     assert result.exit_code == 0, result.output
     summary = json.loads((checked / "results.json").read_text())
+    assert "--reference" in summary["reference"]["note"]  # no retain model: forget quality says how to get one
     aucs = summary["variants"][0]["membership_auc"]  # forget (1 item) vs holdout (2 items), four scores
     assert set(aucs) == {"loss", "zlib", "min_k", "min_k_plus_plus"} and all(
         a in (0.0, 0.5, 1.0) for a in aucs.values()
@@ -248,3 +249,49 @@ def test_relearn_stops_before_training_when_augmentation_yields_nothing(tmp_path
                   "--out", out)  # fmt: skip
     assert result.exit_code == 2 and not out.exists(), result.output
     assert result.stderr.count("\n") == 1 and "augmentation produced no usable items" in result.stderr
+
+
+def test_finetune_builds_a_retain_model_for_forget_quality_and_privleak(tmp_path, tiny_model):
+    tofu = {"paraphrased_answer": "It is Paris.", "perturbed_answer": ["It is Lyon.", "It is Nice."]}
+    forget = write_jsonl(
+        tmp_path / "forget.jsonl",
+        [
+            {"question": "What is the capital of France?", "answer": "Paris.", **tofu},
+            {"question": "Where is the Louvre?", "answer": "In Paris.", **tofu},
+        ],
+    )
+    retain_rows = [
+        {"question": "Who wrote Hamlet?", "answer": "Shakespeare."},
+        {"question": "What is two plus two?", "answer": "Four."},
+        {"question": "What colour is the sky?", "answer": "Blue."},
+    ]
+    retain = write_jsonl(tmp_path / "retain.jsonl", retain_rows)
+    holdout = write_jsonl(tmp_path / "holdout.jsonl", retain_rows[:2])
+
+    bad = tmp_path / "bad"
+    _assert_user_error(_run("finetune", "--model", tiny_model, "--data", "", "--out", bad), "--data", bad)
+    result = _run("unlearn", "--model", tiny_model, "--forget", forget, "--method", "learn", "--out", bad)
+    _assert_user_error(result, "does not unlearn", bad)
+
+    model = tmp_path / "retain-model"
+    result = _run("finetune", "--model", tiny_model, "--data", retain, "--steps", 6, "--out", model)
+    assert result.exit_code == 0, result.output
+    facts = json.loads((model / "edgeunlearn_finetune.json").read_text())
+    assert facts["items"] == 3 and facts["final_loss"] < facts["first_loss"]
+    assert json.loads((model / "config.json").read_text())["model_type"] == "llama"
+
+    checked = tmp_path / "check"
+    args = ("--forget", forget, "--retain", retain, "--holdout", holdout, "--max-new-tokens", 4)
+    result = _run("check", "--model", tiny_model, *args, "--reference", model, "--out", checked)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((checked / "results.json").read_text())
+    assert (
+        summary["reference"]["model"] == str(model.resolve()) and len(summary["reference"]["forget_truth_ratios"]) == 2
+    )
+    variant = summary["variants"][0]
+    assert 0.0 < variant["forget_quality"] <= 1.0
+    assert set(variant["priv_leak"]) == {"loss", "zlib", "min_k", "min_k_plus_plus"}
+
+    gguf = checked / "gguf" / "model-F16.gguf"
+    result = _run("check", "--model", tiny_model, *args, "--reference", gguf, "--out", bad)
+    _assert_user_error(result, "is a GGUF file", bad)

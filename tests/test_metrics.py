@@ -128,3 +128,23 @@ def test_fact_judges_give_entity_similarity_per_answer(encoder):
 
     with pytest.raises(UserError, match="unknown judge 'nli-x'"):
         make_judge("nli-x")
+
+
+def test_reference_figures_compare_each_variant_with_the_retain_model():
+    from edgeunlearn.check.evaluate import ItemResult, VariantResult, VariantSpec
+    from edgeunlearn.check.reference import ReferenceFigures, add_reference_figures, reference_summary
+
+    def variant(ratios, aucs):
+        items = [ItemResult("q", "a", "g", False, "none", 0.0, -1.0, truth_ratio=r) for r in ratios]
+        spec = VariantSpec("v", "unlearned", "mlx", "fp32", lambda: None)
+        return VariantResult(spec, items, [], 0.0, {"membership_auc": aucs})
+
+    same = variant([0.2, 0.5, 0.9], {"loss": 0.75})
+    apart = variant([5.0, 6.0, 7.0], {"loss": 0.5})
+    reference = ReferenceFigures("retain", [0.2, 0.5, 0.9], {"loss": 0.5})
+    add_reference_figures([same, apart], reference)
+    assert same.metrics["forget_quality"] == pytest.approx(1.0)  # identical samples: KS statistic 0
+    assert apart.metrics["forget_quality"] == pytest.approx(0.1)  # disjoint, n = m = 3: exact p = 2/C(6,3)
+    assert same.metrics["priv_leak"] == {"loss": pytest.approx(0.5)}  # (0.75 − 0.5) / 0.5
+    assert apart.metrics["priv_leak"] == {"loss": pytest.approx(0.0)}
+    assert "--reference" in reference_summary(None)["note"]

@@ -73,6 +73,7 @@ def check(
     max_new_tokens: int = typer.Option(24, "--max-new-tokens", help="greedy answer length"),
     judge: str = typer.Option("entity", "--judge", help="fact judge for KFR / KRR: entity or embedding"),
     holdout: c.OptStr = c.HoldoutOpt,
+    reference: c.OptStr = c.ReferenceOpt,
 ) -> None:
     """Check what a model (and its quantizations) still knows — no training involved."""
     from edgeunlearn.pipeline.check_only import run_check
@@ -83,7 +84,9 @@ def check(
     progress = RichProgress()
     try:
         with run_folder(out) as folder:
-            summary = run_check(model, base, forget, retain, types, max_new_tokens, folder, progress, judge, holdout)
+            summary = run_check(
+                model, base, forget, retain, types, max_new_tokens, folder, progress, judge, holdout, reference
+            )
             show_results(summary, folder)
     finally:
         progress.close()

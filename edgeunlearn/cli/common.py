@@ -28,6 +28,11 @@ AugmentedOpt = typer.Option(
 HoldoutOpt = typer.Option(
     None, "--holdout", help="items the model never trained on: forget-vs-holdout membership-inference AUC"
 )
+ReferenceOpt = typer.Option(
+    None,
+    "--reference",
+    help="retain model folder (never saw the forget set; `edgeunlearn finetune`): forget quality, PrivLeak",
+)
 OutOpt = typer.Option(None, "--out", help="run folder to create (must not exist)")
 
 OptPath = Path | None

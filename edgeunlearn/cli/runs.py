@@ -9,6 +9,7 @@ import typer
 
 from edgeunlearn.cli import common as c
 from edgeunlearn.cli.ui import RichProgress, console, show_base_knowledge, show_comparison, show_results
+from edgeunlearn.errors import UserError
 
 
 def _plan(recipe: Path | None, out: Path | None, prefix: str, **values):
@@ -66,6 +67,7 @@ def run(
     types: c.OptStr = c.TypesOpt,
     augmented: c.OptPath = c.AugmentedOpt,
     holdout: c.OptStr = c.HoldoutOpt,
+    reference: c.OptStr = c.ReferenceOpt,
 ) -> None:
     """Run a recipe end to end; command-line options override the recipe."""
     _full_run(
@@ -81,6 +83,7 @@ def run(
         types=types,
         augmented=augmented,
         holdout=holdout,
+        reference=reference,
     )
 
 
@@ -132,6 +135,7 @@ def compare(
     steps: c.OptInt = c.StepsOpt,
     types: c.OptStr = c.TypesOpt,
     holdout: c.OptStr = c.HoldoutOpt,
+    reference: c.OptStr = c.ReferenceOpt,
     keep_models: bool = typer.Option(False, "--keep-models", help="keep each method's GGUF files (MBs to GBs)"),
 ) -> None:
     """Run several methods on the same data and seed; one table of forgetting per quantization type."""
@@ -141,6 +145,7 @@ def compare(
     from edgeunlearn.runs import check_out_free, default_out, run_folder
 
     values = {"model": model, "forget": forget, "retain": retain, "seed": seed, "types": types, "holdout": holdout}
+    values["reference"] = reference
     cfg = config.resolve(recipe, c.overrides(**values))
     out = out or default_out("compare")
     check_out_free(out)
@@ -158,6 +163,42 @@ def compare(
     console.print(f"[green]done[/] in {time.perf_counter() - start:.0f} s → {out}/compare.json")
 
 
+def finetune(
+    data: str = typer.Option(..., "--data", help="comma-separated QA files to learn, e.g. the retain set"),
+    out: Path = typer.Option(..., "--out", help="model folder to create (must not exist)"),
+    model: c.OptStr = c.ModelOpt,
+    seed: c.OptInt = c.SeedOpt,
+    steps: c.OptInt = c.StepsOpt,
+    config_path: c.OptPath = c.ConfigOpt,
+) -> None:
+    """Fine-tune on QA data and save a model folder: e.g. the retain model for forget quality and PrivLeak."""
+    from edgeunlearn import config
+    from edgeunlearn.data import data_digest, load_items
+    from edgeunlearn.models.resolve import resolve_model
+    from edgeunlearn.pipeline.finetune import finetune as run_finetune
+    from edgeunlearn.pipeline.inputs import data_path
+    from edgeunlearn.runs import check_out_free, run_folder
+
+    cfg = config.resolve(config_path, c.overrides(model=model, seed=seed, steps=steps))
+    check_out_free(out)
+    paths = [data_path(spec.strip()) for spec in data.split(",") if spec.strip()]
+    if not paths:
+        raise UserError("--data names no file: give QA files to learn, e.g. --data retain.jsonl")
+    items = [item for path in paths for item in load_items(path, "data")]
+    hashes = {str(path): data_digest(path) for path in paths}
+    source = resolve_model(cfg.model)
+    progress = RichProgress()
+    try:
+        with run_folder(out) as folder:
+            facts = run_finetune(cfg, source, items, hashes, folder, progress)
+    finally:
+        progress.close()
+    console.print(
+        f"[green]model[/] → {out}  ({facts['items']} items, {facts['steps']} steps, {facts['seconds']:.0f} s, "
+        f"loss {facts['first_loss']:.3f} → {facts['final_loss']:.3f}); use it as --model or --reference"
+    )
+
+
 def register(app: typer.Typer) -> None:
-    for command in (demo, run, unlearn, compare):
+    for command in (demo, run, unlearn, compare, finetune):
         app.command(command.__name__)(c.reports_errors(command))

@@ -27,13 +27,14 @@ class Method:
     needs_retain_reference: bool = False  # base log-probs on each retain batch (LoRA off), for KL terms
     needs_augmented: bool | Callable = False  # ReLearn's augmented data; a callable decides from method_args
     check_args: Callable | None = None  # raises UserError on bad method_args
+    unlearns: bool = True  # False: a fine-tuning loss (`learn`), refused where unlearning is asked for
 
     def wants_augmented(self, args) -> bool:
         return self.needs_augmented(args) if callable(self.needs_augmented) else self.needs_augmented
 
 
 METHODS: Registry[Method] = Registry("method")
-_MODULES = ("ga", "gd", "npo", "npo_gd", "flat", "simnpo", "relearn")
+_MODULES = ("ga", "gd", "npo", "npo_gd", "flat", "simnpo", "relearn", "learn")
 
 
 def check_inputs(method: Method, has_retain: bool, args) -> None:
@@ -47,6 +48,17 @@ def check_inputs(method: Method, has_retain: bool, args) -> None:
         method.check_args(args)
 
 
+def require_unlearning(method: Method) -> None:
+    """Refuse a fine-tuning loss where an unlearning run was asked for."""
+    from edgeunlearn.errors import UserError
+
+    if not method.unlearns:
+        names = ", ".join(method_names())
+        raise UserError(
+            f"method {method.name!r} fine-tunes, it does not unlearn: use `edgeunlearn finetune`, or {names}"
+        )
+
+
 def register(method: Method) -> Method:
     return METHODS.register(method.name, method)
 
@@ -57,8 +69,9 @@ def get_method(name: str) -> Method:
 
 
 def method_names() -> list[str]:
+    """The unlearning methods (fine-tuning losses such as `learn` are registered but not listed)."""
     load_all()
-    return METHODS.names()
+    return [n for n in METHODS.names() if METHODS.get(n).unlearns]
 
 
 def load_all() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from edgeunlearn.check.evaluate import VariantSpec
 from edgeunlearn.config import CheckConfig, QuantizeConfig, RunConfig
-from edgeunlearn.pipeline.inputs import Inputs, check_judge, load_holdout, load_sets, quant_plan
+from edgeunlearn.pipeline.inputs import Inputs, check_judge, load_holdout, load_reference, load_sets, quant_plan
 from edgeunlearn.pipeline.spine import check_variants
 from edgeunlearn.pipeline.variants import gguf_spec, quantized_specs
 from edgeunlearn.runs import write_json, write_manifest
@@ -53,11 +53,12 @@ def run_check(
     progress: Progress,
     judge: str = "entity",
     holdout: str | None = None,
+    reference: str | None = None,
 ) -> dict:
     from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.check.linguistic import add_linguistic_scores
-    from edgeunlearn.check.summary import summarize
     from edgeunlearn.models.resolve import resolve_model
+    from edgeunlearn.pipeline.spine import finish_summary, measure_reference
 
     quant = QuantizeConfig(types=tuple(types.split(",")) if types else (), mlx_bits=(), base_type=False)
     cfg = RunConfig(
@@ -70,11 +71,13 @@ def run_check(
     check_judge(judge)
     wanted, _ = quant_plan(cfg, None)
     forget_items, retain_items, hashes = load_sets(cfg.forget, cfg.retain)
+    holdout_items, reference_model = load_holdout(holdout, hashes), load_reference(reference)
     write_manifest(folder, "check", {"model": model, "base": base, "types": wanted}, hashes, None)
     progress.stage("prepare variants")
     specs = model_specs("base", base, wanted, folder, progress) if base else []
     specs += model_specs("model", model, wanted, folder, progress)
-    inputs = Inputs(None, forget_items, retain_items, wanted, [], hashes, load_holdout(holdout, hashes))
+    inputs = Inputs(None, forget_items, retain_items, wanted, [], hashes, holdout_items, reference_model)
+    measured = measure_reference(inputs, progress)
     progress.stage("check", len(specs))
     results = check_variants(specs, inputs, cfg, progress)
     progress.stage("linguistic score (perplexity under the original model)")
@@ -82,6 +85,6 @@ def run_check(
     add_linguistic_scores(results, original)
     original.close()
     base_type = next((r.spec.qtype for r in results if r.spec.model == "base"), None)
-    summary = summarize(results, base_type)
+    summary = finish_summary(results, measured, base_type)
     write_json(folder / "results.json", summary)
     return summary

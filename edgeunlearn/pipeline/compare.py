@@ -8,7 +8,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeunlearn.check.summary import summarize
 from edgeunlearn.config import RunConfig, build, load_recipe, to_dict
 from edgeunlearn.errors import UserError
 from edgeunlearn.pipeline.inputs import Inputs, check_augmentation
@@ -63,10 +62,11 @@ def _sibling(recipe: Path | None, name: str) -> Path | None:
 
 def check_contenders(entries: list[Contender], inputs: Inputs) -> None:
     """Refuse, before any training, a method the data cannot serve (e.g. no retain set)."""
-    from edgeunlearn.methods import check_inputs, get_method
+    from edgeunlearn.methods import check_inputs, get_method, require_unlearning
 
     for entry in entries:
         method = get_method(entry.cfg.method)
+        require_unlearning(method)
         check_inputs(method, bool(inputs.retain), entry.cfg.method_args)
         if method.wants_augmented(entry.cfg.method_args):
             check_augmentation(entry.cfg, inputs.forget)
@@ -81,7 +81,8 @@ def run_compare(
     keep_models: bool = False,
 ) -> dict:
     from edgeunlearn.backends.mlx_backend import MLXBackend
-    from edgeunlearn.pipeline.spine import check_base, unlearn_and_check
+    from edgeunlearn.check.reference import reference_summary
+    from edgeunlearn.pipeline.spine import check_base, finish_summary, measure_reference, unlearn_and_check
     from edgeunlearn.pipeline.training_data import training_data
     from edgeunlearn.quantize.mlx_affine import variant_name
 
@@ -90,6 +91,7 @@ def run_compare(
     base_backend = MLXBackend(inputs.model.mlx_dir)
     # every method's training data first: augmentation that yields nothing stops the run before any training
     data = {e.label: training_data(e.cfg, inputs, base_backend, progress) for e in entries}
+    reference = measure_reference(inputs, progress)
     base_results = check_base(base, inputs, base_backend, progress)
     del base_backend  # else its weights count in every method's peak memory
     rows = []
@@ -98,7 +100,7 @@ def run_compare(
         method_dir = folder / entry.label
         backend = MLXBackend(inputs.model.mlx_dir)
         results, training = unlearn_and_check(entry.cfg, inputs, backend, method_dir, progress, data[entry.label])
-        summary = summarize(base_results + results, inputs.model.source_type)
+        summary = finish_summary(base_results + results, reference, inputs.model.source_type)
         summary["training"] = training
         write_json(method_dir / "results.json", summary)
         if not keep_models:
@@ -106,6 +108,7 @@ def run_compare(
         rows.append(method_row(entry, summary))
     types = inputs.llama_types + [variant_name(b) for b in inputs.mlx_bits]
     comparison = {"base": _base_row(base_results), "methods": rows, "types": types}
+    comparison["reference"] = reference_summary(reference)
     write_json(folder / "compare.json", comparison)
     return comparison
 
@@ -128,6 +131,8 @@ def method_row(entry: Contender, summary: dict) -> dict:
             "forget_ls": (v.get("forget_linguistic") or {}).get("ls"),
             "forget_truth_ratio_stat": v.get("forget_truth_ratio_stat"),
             "membership_auc": v.get("membership_auc"),
+            "forget_quality": v.get("forget_quality"),
+            "priv_leak": v.get("priv_leak"),
         }
     training = summary["training"]
     return {

@@ -34,6 +34,7 @@ class Inputs:
     mlx_bits: list[int]
     data_sha256: dict[str, str]
     holdout: list[QAItem] = field(default_factory=list)  # never trained on: membership-inference baseline
+    reference: ModelSource | None = None  # retain model: forget quality and PrivLeak compare against it
 
 
 def load_sets(forget: str | None, retain: str | None) -> tuple[list[QAItem], list[QAItem], dict[str, str]]:
@@ -69,6 +70,14 @@ def load_holdout(spec: str | None, hashes: dict[str, str]) -> list[QAItem]:
     return load_items(path, "holdout")
 
 
+def load_reference(spec: str | None) -> ModelSource | None:
+    if not spec:
+        return None
+    if Path(spec).suffix.lower() == ".gguf":
+        raise UserError(f"--reference {spec} is a GGUF file: give the retain model's folder (`edgeunlearn finetune`)")
+    return resolve_model(spec)
+
+
 def check_judge(name: str) -> None:
     from edgeunlearn.judges import JUDGES
 
@@ -88,9 +97,10 @@ def quant_plan(cfg: RunConfig, source_type: str | None) -> tuple[list[str], list
 def prepare(cfg: RunConfig, need_method: bool = True) -> Inputs:
     augmenting = False
     if need_method:
-        from edgeunlearn.methods import check_inputs, get_method
+        from edgeunlearn.methods import check_inputs, get_method, require_unlearning
 
         method = get_method(cfg.method)
+        require_unlearning(method)
         check_inputs(method, bool(cfg.retain), cfg.method_args)
         augmenting = method.wants_augmented(cfg.method_args)
     quant_plan(cfg, None)  # refuse bad types before the slow steps
@@ -101,4 +111,4 @@ def prepare(cfg: RunConfig, need_method: bool = True) -> Inputs:
     model = resolve_model(cfg.model)
     types, bits = quant_plan(cfg, model.source_type)
     holdout = load_holdout(cfg.holdout, hashes)
-    return Inputs(model, forget, retain, types, bits, hashes, holdout)
+    return Inputs(model, forget, retain, types, bits, hashes, holdout, load_reference(cfg.reference))

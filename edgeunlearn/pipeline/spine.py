@@ -43,6 +43,27 @@ def check_variants(specs: list[VariantSpec], inputs: Inputs, cfg: RunConfig, pro
     return results
 
 
+def measure_reference(inputs: Inputs, progress: Progress):
+    """The retain model's figures (None without one): measured once, compared with every variant."""
+    from edgeunlearn.check.reference import measure_reference as measure
+
+    if inputs.reference is None:
+        return None
+    progress.stage("retain model: truth ratios and membership")
+    return measure(inputs.reference.mlx_dir, str(inputs.reference.mlx_dir), inputs.forget, inputs.holdout)
+
+
+def finish_summary(results: list[VariantResult], reference, source_type: str | None) -> dict:
+    """The summary of checked variants, with forget quality and PrivLeak where a retain model was given."""
+    from edgeunlearn.check.reference import add_reference_figures, reference_summary
+
+    if reference is not None:
+        add_reference_figures(results, reference)
+    summary = summarize(results, source_type)
+    summary["reference"] = reference_summary(reference)
+    return summary
+
+
 def train_adapter(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progress: Progress, data=None):
     """`data`: the TrainingData, when the caller built it early (so bad augmentation fails fast)."""
     from edgeunlearn.augment import write_jsonl, write_summary
@@ -149,9 +170,10 @@ def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress =
 
     backend = MLXBackend(inputs.model.mlx_dir)
     data = training_data(cfg, inputs, backend, progress)  # before the base check: bad augmentation fails fast
+    reference = measure_reference(inputs, progress)
     base_results = check_base(cfg, inputs, backend, progress)
     results, training = unlearn_and_check(cfg, inputs, backend, folder, progress, data)
-    summary = summarize(base_results + results, inputs.model.source_type)
+    summary = finish_summary(base_results + results, reference, inputs.model.source_type)
     summary["training"] = training
     write_json(folder / "results.json", summary)
     return summary
