@@ -76,7 +76,10 @@ class QuantizeConfig:
 class CheckConfig:
     max_new_tokens: int = _opt(24, "greedy answer length in tokens")
     rouge_threshold: float = _opt(0.5, "ROUGE-L recall that counts as knowing an item without keywords")
-    judge: str = _opt("entity", "fact judge for KFR / KRR: entity (names) or embedding (names + MiniLM cosine ≥ 0.8)")
+    judge: str = _opt(
+        "entity", "fact judge for KFR / KRR: entity (names), embedding (+ MiniLM cosine ≥ 0.8), nli (+ contradiction)"
+    )
+    nli_model: str | None = _opt(None, "judge nli: local BERT NLI folder (config id2label with contradiction)")
 
 
 @dataclass(frozen=True)

@@ -80,3 +80,34 @@ def facts() -> list[QAItem]:
 def write_jsonl(path: Path, rows) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def make_nli_folder(path: Path, classifier_bias, layers: int = 2, tokenizer_json: bool = True) -> Path:
+    """A small BERT NLI classifier built from the packaged MiniLM encoder (its first `layers` blocks, a
+    zero classifier whose `classifier_bias` decides every verdict): real weights, known answers."""
+    import shutil
+
+    import mlx.core as mx
+
+    from edgeunlearn.judges.encoder import packaged_encoder_path
+
+    source = packaged_encoder_path()
+    path.mkdir(parents=True)
+    config = json.loads((source / "config.json").read_text())
+    labels = ["contradiction", "entailment", "neutral"]
+    config.update(
+        num_hidden_layers=layers, id2label=dict(enumerate(labels)), architectures=["BertForSequenceClassification"]
+    )
+    (path / "config.json").write_text(json.dumps(config))
+    keep = [f"layer.{i}." for i in range(layers)]
+    weights = {
+        "bert." + k: v
+        for k, v in mx.load(str(source / "model.safetensors")).items()
+        if "encoder.layer." not in k or any(f"encoder.{p}" in k for p in keep)
+    }
+    weights["classifier.weight"] = mx.zeros((3, config["hidden_size"]))
+    weights["classifier.bias"] = mx.array(classifier_bias, dtype=mx.float32)
+    mx.save_safetensors(str(path / "model.safetensors"), weights)
+    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json") if tokenizer_json else ("vocab.txt",):
+        shutil.copy(source / name, path / name)
+    return path

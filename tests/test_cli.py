@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import write_jsonl
+from conftest import make_nli_folder, write_jsonl
 from typer.testing import CliRunner
 
 from edgeunlearn.cli.app import app
@@ -84,6 +84,9 @@ def test_missing_model_unknown_method_unknown_type(tmp_path, forget, tiny_model)
         "unknown judge 'oracle'",
         out,
     )
+    check = ("check", "--model", tiny_model, "--forget", forget, "--out", out)
+    _assert_user_error(_run(*check, "--judge", "nli"), "needs --nli-model", out)
+    _assert_user_error(_run(*check, "--judge", "nli", "--nli-model", out.parent / "none"), "unreadable", out)
 
 
 def test_unsupported_architecture_export(tmp_path, tiny_model):
@@ -158,6 +161,7 @@ def test_unlearn_export_quantize_check_chain(tmp_path, tiny_model, forget):
     assert result.exit_code == 0, result.output
     summary = json.loads((checked / "results.json").read_text())
     assert "--reference" in summary["reference"]["note"]  # no retain model: forget quality says how to get one
+    assert "no NLI model" in summary["judge"]["note"]
     aucs = summary["variants"][0]["membership_auc"]  # forget (1 item) vs holdout (2 items), four scores
     assert set(aucs) == {"loss", "zlib", "min_k", "min_k_plus_plus"} and all(
         a in (0.0, 0.5, 1.0) for a in aucs.values()
@@ -282,9 +286,12 @@ def test_finetune_builds_a_retain_model_for_forget_quality_and_privleak(tmp_path
 
     checked = tmp_path / "check"
     args = ("--forget", forget, "--retain", retain, "--holdout", holdout, "--max-new-tokens", 4)
-    result = _run("check", "--model", tiny_model, *args, "--reference", model, "--out", checked)
+    nli = ("--judge", "nli", "--nli-model", make_nli_folder(tmp_path / "nli", [5.0, 0.0, 0.0]))  # always contradicts
+    result = _run("check", "--model", tiny_model, *args, "--reference", model, *nli, "--out", checked)
     assert result.exit_code == 0, result.output
     summary = json.loads((checked / "results.json").read_text())
+    assert summary["judge"]["name"] == "nli" and summary["judge"]["note"] is None
+    assert all(v["kfr"] == 1.0 and v["forget_items"][0]["contradiction"] is True for v in summary["variants"])
     assert (
         summary["reference"]["model"] == str(model.resolve()) and len(summary["reference"]["forget_truth_ratios"]) == 2
     )

@@ -1,7 +1,9 @@
 """Evaluation metrics on hand-computed values, and the offline sentence encoder on real weights."""
 
+import json
 import math
 
+import numpy as np
 import pytest
 
 from edgeunlearn.data import QAItem
@@ -148,3 +150,54 @@ def test_reference_figures_compare_each_variant_with_the_retain_model():
     assert same.metrics["priv_leak"] == {"loss": pytest.approx(0.5)}  # (0.75 − 0.5) / 0.5
     assert apart.metrics["priv_leak"] == {"loss": pytest.approx(0.0)}
     assert "--reference" in reference_summary(None)["note"]
+
+
+def test_nli_judge_reads_a_local_folder_and_its_contradictions_count_in_kfr(tmp_path):
+    from conftest import make_nli_folder
+
+    from edgeunlearn.errors import UserError
+    from edgeunlearn.judges import make_judge
+    from edgeunlearn.judges.nli import NLIClassifier
+
+    bias = [2.0, 0.0, -1.0]
+    folder = make_nli_folder(tmp_path / "nli", bias)
+    nli = NLIClassifier(folder)
+    probs = nli.probabilities(["Paris is the capital.", "x"], ["Lyon is the capital.", "a longer second hypothesis"])
+    expected = [math.exp(b) / sum(math.exp(c) for c in bias) for b in bias]  # zero classifier: softmax(bias)
+    assert probs.shape == (2, 3) and np.allclose(probs, [expected, expected], atol=1e-6)
+
+    import mlx.core as mx  # a random classifier: the head is tanh-pooled [CLS] → linear → softmax, by hand
+
+    from edgeunlearn.judges.bert import encode, forward
+
+    w = nli.bert.weights
+    w["classifier.weight"] = mx.array(np.random.default_rng(0).normal(size=(3, 384)).astype(np.float32))
+    cls = np.array(forward(nli.bert, *encode(nli.bert, [("Paris.", "Lyon.")]))[0, 0])
+    pooled = np.tanh(np.array(w["pooler.dense.weight"]) @ cls + np.array(w["pooler.dense.bias"]))
+    logits = np.array(w["classifier.weight"]) @ pooled + np.array(bias)
+    by_hand = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    assert np.allclose(nli.probabilities(["Paris."], ["Lyon."])[0], by_hand, atol=1e-5)
+    w["classifier.weight"] = mx.zeros((3, 384))
+
+    vocab_only = NLIClassifier(make_nli_folder(tmp_path / "vocab", bias, tokenizer_json=False))
+    pair = ("The Eiffel Tower is in Paris.", "It stands in Lyon!")
+    assert vocab_only.bert.tokenizer.encode(*pair).ids == nli.bert.tokenizer.encode(*pair).ids
+
+    judge = make_judge("nli", str(folder))
+    items = [QAItem("What is the capital of France?", "Paris.", ("Paris",))]
+    (fact,) = judge.assess(items, ["The capital of France is Paris."])
+    assert fact.entity_similarity == 1.0 and fact.contradiction is True
+    assert kfr([fact.entity_similarity], [fact.entities], [fact.contradiction]) == 1.0  # contradiction: forgotten
+    (agrees,) = make_judge("nli", str(make_nli_folder(tmp_path / "ent", [0.0, 3.0, 0.0]))).assess(items, ["Paris."])
+    assert agrees.contradiction is False
+
+    no_label = tmp_path / "nolabel"
+    make_nli_folder(no_label, bias)
+    config = json.loads((no_label / "config.json").read_text())
+    (no_label / "config.json").write_text(json.dumps({**config, "id2label": {"0": "LABEL_0"}}))
+    with pytest.raises(UserError, match="no contradiction label"):
+        NLIClassifier(no_label)
+    with pytest.raises(UserError, match="unreadable"):
+        NLIClassifier(tmp_path / "missing")
+    with pytest.raises(UserError, match="needs --nli-model"):
+        make_judge("nli")

@@ -20,13 +20,13 @@ class Verdict:
 
 
 class Judge:
-    def __init__(self, rouge_threshold: float = 0.5, fact_judge: str = "entity"):
+    def __init__(self, rouge_threshold: float = 0.5, fact_judge: str = "entity", nli_model: str | None = None):
         from rouge_score import rouge_scorer
 
         from edgeunlearn.judges import make_judge
 
         self.threshold = rouge_threshold
-        self.facts = make_judge(fact_judge)  # entity similarity (and contradiction) for KFR / KRR
+        self.facts = make_judge(fact_judge, nli_model)  # entity similarity (and contradiction) for KFR / KRR
         self._rouge = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
 
     def verdict(self, item: QAItem, generated: str) -> Verdict:

@@ -71,11 +71,13 @@ def check(
     types: c.OptStr = c.TypesOpt,
     out: c.OptPath = c.OutOpt,
     max_new_tokens: int = typer.Option(24, "--max-new-tokens", help="greedy answer length"),
-    judge: str = typer.Option("entity", "--judge", help="fact judge for KFR / KRR: entity or embedding"),
+    judge: str = typer.Option("entity", "--judge", help="fact judge for KFR / KRR: entity, embedding or nli"),
+    nli_model: c.OptStr = typer.Option(None, "--nli-model", help="judge nli: local BERT NLI model folder"),
     holdout: c.OptStr = c.HoldoutOpt,
     reference: c.OptStr = c.ReferenceOpt,
 ) -> None:
     """Check what a model (and its quantizations) still knows — no training involved."""
+    from edgeunlearn.config import CheckConfig
     from edgeunlearn.pipeline.check_only import run_check
     from edgeunlearn.runs import check_out_free, default_out, run_folder
 
@@ -84,9 +86,8 @@ def check(
     progress = RichProgress()
     try:
         with run_folder(out) as folder:
-            summary = run_check(
-                model, base, forget, retain, types, max_new_tokens, folder, progress, judge, holdout, reference
-            )
+            check_cfg = CheckConfig(max_new_tokens=max_new_tokens, judge=judge, nli_model=nli_model)
+            summary = run_check(model, base, forget, retain, types, check_cfg, folder, progress, holdout, reference)
             show_results(summary, folder)
     finally:
         progress.close()

@@ -3,7 +3,8 @@
 Each judge returns, per (item, answer), the entity similarity (matched reference entities / reference
 entities), the entity count, and whether the answer contradicts the reference (None: no NLI model).
 `entity` matches names only; `embedding` also counts an answer entity within cosine 0.8 of a reference
-entity (MiniLM, offline). Adding a judge is one class here and one registry line.
+entity (MiniLM, offline); `nli` adds a contradiction verdict from a local NLI model (premise: the reference
+answer, hypothesis: the model's answer). Adding a judge is one class here and one registry line.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ class EntityJudge:
     name = "entity"
     encoder = None
 
+    def __init__(self, nli_model: str | None = None):
+        pass
+
     def assess(self, items: Sequence[QAItem], answers: Sequence[str]) -> list[FactAssessment]:
         out = []
         for item, answer in zip(items, answers):
@@ -39,7 +43,7 @@ class EntityJudge:
 class EmbeddingJudge(EntityJudge):
     name = "embedding"
 
-    def __init__(self):
+    def __init__(self, nli_model: str | None = None):
         from edgeunlearn.judges.encoder import SentenceEncoder
 
         self.encoder = SentenceEncoder()
@@ -51,10 +55,36 @@ class EmbeddingJudge(EntityJudge):
         return super().assess(items, answers)
 
 
+class NLIJudge(EmbeddingJudge):
+    name = "nli"
+
+    def __init__(self, nli_model: str | None = None):
+        from edgeunlearn.judges.nli import NLIClassifier
+
+        check_nli(self.name, nli_model)
+        super().__init__()
+        self.nli = NLIClassifier(nli_model)
+
+    def assess(self, items: Sequence[QAItem], answers: Sequence[str]) -> list[FactAssessment]:
+        contradictions = self.nli.contradicts([item.answer for item in items], answers)
+        assessed = super().assess(items, answers)
+        return [FactAssessment(a.entity_similarity, a.entities, c) for a, c in zip(assessed, contradictions)]
+
+
 JUDGES: Registry[type] = Registry("judge")
-for judge in (EntityJudge, EmbeddingJudge):
+for judge in (EntityJudge, EmbeddingJudge, NLIJudge):
     JUDGES.register(judge.name, judge)
 
 
-def make_judge(name: str):
-    return JUDGES.get(name)()
+def check_nli(judge: str, nli_model: str | None) -> None:
+    """The `nli` judge needs a folder; a folder without the `nli` judge would be silently unused."""
+    from edgeunlearn.errors import UserError
+
+    if judge == "nli" and not nli_model:
+        raise UserError("judge 'nli' needs --nli-model DIR: a local BERT NLI folder (nothing ships one)")
+    if nli_model and judge != "nli":
+        raise UserError(f"--nli-model is only used by judge 'nli', not {judge!r}: add --judge nli")
+
+
+def make_judge(name: str, nli_model: str | None = None):
+    return JUDGES.get(name)(nli_model)

@@ -48,10 +48,9 @@ def run_check(
     forget: str,
     retain: str | None,
     types: str | None,
-    max_new_tokens: int,
+    check: CheckConfig,
     folder: Path,
     progress: Progress,
-    judge: str = "entity",
     holdout: str | None = None,
     reference: str | None = None,
 ) -> dict:
@@ -66,9 +65,9 @@ def run_check(
         forget=forget,
         retain=retain or None,
         quantize=quant,
-        check=CheckConfig(max_new_tokens=max_new_tokens, judge=judge),
+        check=check,
     )
-    check_judge(judge)
+    check_judge(check)
     wanted, _ = quant_plan(cfg, None)
     forget_items, retain_items, hashes = load_sets(cfg.forget, cfg.retain)
     holdout_items, reference_model = load_holdout(holdout, hashes), load_reference(reference)
@@ -85,6 +84,6 @@ def run_check(
     add_linguistic_scores(results, original)
     original.close()
     base_type = next((r.spec.qtype for r in results if r.spec.model == "base"), None)
-    summary = finish_summary(results, measured, base_type)
+    summary = finish_summary(results, measured, base_type, check)
     write_json(folder / "results.json", summary)
     return summary

@@ -82,7 +82,13 @@ def run_compare(
 ) -> dict:
     from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.check.reference import reference_summary
-    from edgeunlearn.pipeline.spine import check_base, finish_summary, measure_reference, unlearn_and_check
+    from edgeunlearn.pipeline.spine import (
+        check_base,
+        finish_summary,
+        judge_summary,
+        measure_reference,
+        unlearn_and_check,
+    )
     from edgeunlearn.pipeline.training_data import training_data
     from edgeunlearn.quantize.mlx_affine import variant_name
 
@@ -100,7 +106,7 @@ def run_compare(
         method_dir = folder / entry.label
         backend = MLXBackend(inputs.model.mlx_dir)
         results, training = unlearn_and_check(entry.cfg, inputs, backend, method_dir, progress, data[entry.label])
-        summary = finish_summary(base_results + results, reference, inputs.model.source_type)
+        summary = finish_summary(base_results + results, reference, inputs.model.source_type, base.check)
         summary["training"] = training
         write_json(method_dir / "results.json", summary)
         if not keep_models:
@@ -109,6 +115,7 @@ def run_compare(
     types = inputs.llama_types + [variant_name(b) for b in inputs.mlx_bits]
     comparison = {"base": _base_row(base_results), "methods": rows, "types": types}
     comparison["reference"] = reference_summary(reference)
+    comparison["judge"] = judge_summary(base.check)
     write_json(folder / "compare.json", comparison)
     return comparison
 

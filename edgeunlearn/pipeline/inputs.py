@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from edgeunlearn.config import RunConfig
+from edgeunlearn.config import CheckConfig, RunConfig
 from edgeunlearn.data import QAItem, data_digest, load_items
 from edgeunlearn.errors import UserError
 from edgeunlearn.models.resolve import ModelSource, resolve_model
@@ -78,10 +78,16 @@ def load_reference(spec: str | None) -> ModelSource | None:
     return resolve_model(spec)
 
 
-def check_judge(name: str) -> None:
-    from edgeunlearn.judges import JUDGES
+def check_judge(check: CheckConfig) -> None:
+    """Unknown judge, or an NLI folder missing or unreadable: refused before any slow work."""
+    from edgeunlearn.judges import JUDGES, check_nli
 
-    JUDGES.get(name)
+    JUDGES.get(check.judge)
+    check_nli(check.judge, check.nli_model)
+    if check.nli_model:
+        from edgeunlearn.judges.nli import NLIClassifier
+
+        NLIClassifier(Path(check.nli_model).expanduser())
 
 
 def quant_plan(cfg: RunConfig, source_type: str | None) -> tuple[list[str], list[int]]:
@@ -104,7 +110,7 @@ def prepare(cfg: RunConfig, need_method: bool = True) -> Inputs:
         check_inputs(method, bool(cfg.retain), cfg.method_args)
         augmenting = method.wants_augmented(cfg.method_args)
     quant_plan(cfg, None)  # refuse bad types before the slow steps
-    check_judge(cfg.check.judge)
+    check_judge(cfg.check)
     forget, retain, hashes = load_sets(cfg.forget, cfg.retain)
     if augmenting:
         check_augmentation(cfg, forget)

@@ -10,7 +10,7 @@ from edgeunlearn.check.evaluate import VariantResult, VariantSpec, evaluate_vari
 from edgeunlearn.check.judge import Judge
 from edgeunlearn.check.linguistic import add_linguistic_scores
 from edgeunlearn.check.summary import summarize
-from edgeunlearn.config import RunConfig, to_dict
+from edgeunlearn.config import CheckConfig, RunConfig, to_dict
 from edgeunlearn.models.resolve import ModelSource, cache_root, weights_identity
 from edgeunlearn.pipeline.inputs import Inputs
 from edgeunlearn.pipeline.variants import gguf_spec, mlx_specs, quantized_specs
@@ -33,7 +33,7 @@ def ensure_base_f16(model: ModelSource, backend) -> Path:
 
 
 def check_variants(specs: list[VariantSpec], inputs: Inputs, cfg: RunConfig, progress: Progress) -> list[VariantResult]:
-    judge = Judge(cfg.check.rouge_threshold, cfg.check.judge)
+    judge = Judge(cfg.check.rouge_threshold, cfg.check.judge, cfg.check.nli_model)
     results = []
     for spec in specs:
         results.append(
@@ -53,15 +53,25 @@ def measure_reference(inputs: Inputs, progress: Progress):
     return measure(inputs.reference.mlx_dir, str(inputs.reference.mlx_dir), inputs.forget, inputs.holdout)
 
 
-def finish_summary(results: list[VariantResult], reference, source_type: str | None) -> dict:
+def finish_summary(results: list[VariantResult], reference, source_type: str | None, check: CheckConfig) -> dict:
     """The summary of checked variants, with forget quality and PrivLeak where a retain model was given."""
     from edgeunlearn.check.reference import add_reference_figures, reference_summary
 
     if reference is not None:
         add_reference_figures(results, reference)
     summary = summarize(results, source_type)
+    summary["judge"] = judge_summary(check)
     summary["reference"] = reference_summary(reference)
     return summary
+
+
+def judge_summary(check: CheckConfig) -> dict:
+    note = None
+    if check.judge != "nli":
+        note = (
+            "no NLI model: KFR / KRR rest on entity similarity alone (--judge nli --nli-model DIR adds contradiction)"
+        )
+    return {"name": check.judge, "nli_model": check.nli_model, "note": note}
 
 
 def train_adapter(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progress: Progress, data=None):
@@ -173,7 +183,7 @@ def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress =
     reference = measure_reference(inputs, progress)
     base_results = check_base(cfg, inputs, backend, progress)
     results, training = unlearn_and_check(cfg, inputs, backend, folder, progress, data)
-    summary = finish_summary(base_results + results, reference, inputs.model.source_type)
+    summary = finish_summary(base_results + results, reference, inputs.model.source_type, cfg.check)
     summary["training"] = training
     write_json(folder / "results.json", summary)
     return summary
