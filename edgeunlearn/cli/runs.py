@@ -49,10 +49,15 @@ class _DemoProgress(RichProgress):
         super().variant(result)
 
 
-def demo(out: c.OptPath = c.OutOpt, seed: c.OptInt = c.SeedOpt, steps: c.OptInt = c.StepsOpt) -> None:
+def demo(
+    out: c.OptPath = c.OutOpt,
+    seed: c.OptInt = c.SeedOpt,
+    steps: c.OptInt = c.StepsOpt,
+    reference: c.OptStr = c.ReferenceOpt,
+) -> None:
     """The whole loop on the embedded SmolLM2 and demo data: unlearn → GGUF → quantize → check."""
     demo_sets = {"forget": "demo:forget", "retain": "demo:retain", "holdout": "demo:holdout"}
-    _full_run(None, out, "demo", **demo_sets, seed=seed, steps=steps)
+    _full_run(None, out, "demo", **demo_sets, seed=seed, steps=steps, reference=reference)
 
 
 def run(

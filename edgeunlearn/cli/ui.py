@@ -94,8 +94,6 @@ COLUMNS = (
     "retain known",
     "forget vs base",
     "retain vs base",
-    "KFR",
-    "KRR",
     "recovered",
 )
 WIDE_TABLE = 150  # below this console width the tensor-type column is left to results.txt
@@ -118,16 +116,61 @@ def results_table(summary: dict, with_types: bool = True) -> Table:
             "retain known": _pct(row["retain_known"]),
             "forget vs base": _pct(row.get("forget_kept_vs_base")),
             "retain vs base": _pct(row.get("retain_kept_vs_base")),
-            "KFR": _pct(row.get("kfr")),
-            "KRR": _pct(row.get("krr")),
             "recovered": recovered,
         }
         table.add_row(*(cells[c] for c in columns))
     return table
 
 
+METRIC_COLUMNS = {  # header: (help, cell from a results.json variant row)
+    "KFR": ("ReLearn knowledge forgetting rate (forget set)", lambda v: _pct(v.get("kfr"))),
+    "KRR": ("ReLearn knowledge retention rate (retain set)", lambda v: _pct(v.get("krr"))),
+    "LS f": ("Linguistic Score of forget answers", lambda v: _num((v.get("forget_linguistic") or {}).get("ls"), 3)),
+    "LS r": ("Linguistic Score of retain answers", lambda v: _num((v.get("retain_linguistic") or {}).get("ls"), 3)),
+    "TR f": (
+        "TOFU truth-ratio statistic on forget, mean min(R, 1/R)",
+        lambda v: _num(v.get("forget_truth_ratio_stat")),
+    ),
+    "MU r": ("TOFU model utility on retain", lambda v: _num((v.get("retain_utility") or {}).get("model_utility"))),
+    "AUC": ("membership AUC forget vs holdout, min-k%++ (0.5: indistinguishable)", lambda v: _mia(v, "membership_auc")),
+    "FQ": ("TOFU forget quality: KS p-value vs the retain model (high: alike)", lambda v: _p(v.get("forget_quality"))),
+    "Leak": ("PrivLeak, (AUC − retain model's AUC) / retain model's AUC, min-k%++", lambda v: _mia(v, "priv_leak")),
+}
+
+
+def _num(value, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _p(value) -> str:
+    return "–" if value is None else (f"{value:.2f}" if value >= 0.01 else f"{value:.0e}")
+
+
+def _mia(row: dict, key: str) -> str:
+    return _num((row.get(key) or {}).get("min_k_plus_plus"), 2)
+
+
+def metrics_table(summary: dict) -> Table:
+    table = Table(title="Evaluation per variant (legend below)", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("variant", no_wrap=True)
+    for header in METRIC_COLUMNS:
+        table.add_column(header, justify="right", no_wrap=True)
+    for row in summary["variants"]:
+        table.add_row(row["name"], *(cell(row) for _, cell in METRIC_COLUMNS.values()))
+    return table
+
+
+def metric_notes(summary: dict) -> list[str]:
+    """The legend, then why a figure is missing: no NLI model, no retain model, data without TOFU fields."""
+    legend = "; ".join(f"{header}: {help}" for header, (help, _) in METRIC_COLUMNS.items())
+    notes = [legend]
+    notes += [summary.get(part, {}).get("note") for part in ("judge", "reference")]
+    notes.append(next((v["tofu_note"] for v in summary["variants"] if v.get("tofu_note")), None))
+    return [note for note in notes if note]
+
+
 def show_results(summary: dict, folder: Path | None = None) -> None:
-    """Print the table and grid note; also save them as results.txt beside results.json."""
+    """Print the tables and notes; also save them as results.txt beside results.json."""
     wide = console.width >= WIDE_TABLE
     table = results_table(summary)
     grid = summary.get("grid", {}).get("note")
@@ -136,11 +179,14 @@ def show_results(summary: dict, folder: Path | None = None) -> None:
         console.print("tensor types each file really holds: results.txt (a wider terminal shows them here)")
     if grid:
         console.print(f"[bold]grid:[/] {grid}")
+    console.print(metrics_table(summary))
+    for note in metric_notes(summary):
+        console.print(f"[dim]{note}[/]")
     if folder is not None:
         recorder = Console(record=True, width=160, file=io.StringIO())
-        recorder.print(table)
-        if grid:
-            recorder.print(f"grid: {grid}")
+        for part in (table, f"grid: {grid}" if grid else None, metrics_table(summary), *metric_notes(summary)):
+            if part is not None:
+                recorder.print(part, soft_wrap=isinstance(part, str))
         (Path(folder) / "results.txt").write_text(recorder.export_text())
 
 
@@ -150,6 +196,12 @@ COMPARE_TITLES = {
     "cost": "Methods compared: training cost and fluency",
     "forget": "Forget known (+ forgotten items the type brings back)",
     "retain": "Retain known",
+    "metrics": "Evaluation: LS, AUC, FQ at full precision; KFR / KRR per type",
+}
+FULL_PRECISION_METRICS = {  # header: cell from a compare.json variant cell
+    "LS f": lambda c: _num(c.get("forget_ls"), 3),
+    "AUC": lambda c: _mia(c, "membership_auc"),
+    "FQ": lambda c: _p(c.get("forget_quality")),
 }
 
 
@@ -159,6 +211,7 @@ def comparison_table(comparison: dict, part: str = "both") -> Table:
     compact = part != "both"
     table = Table(title=COMPARE_TITLES[part], box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD, pad_edge=not compact)
     columns = ["method"] + (["train s", "peak MB", "fluent"] if part in ("both", "cost") else [])
+    columns += list(FULL_PRECISION_METRICS) if part == "metrics" else []
     columns += types if part != "cost" else []
     for column in columns:
         table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
@@ -170,6 +223,8 @@ def comparison_table(comparison: dict, part: str = "both") -> Table:
             fluent = variants.get("fp32", {}).get("forget_fluent") if row else None
             cost = [f"{row['train_seconds']:.0f}", f"{row['peak_memory_mb']:.0f}"] if row else ["–", "–"]
             cells += cost + [_pct(fluent)]
+        if part == "metrics":
+            cells += [cell(variants.get("fp32") or {}) for cell in FULL_PRECISION_METRICS.values()]
         if part != "cost":
             cells += [_cell(variants.get(t), part, row is not None and t not in ("fp32", "F16")) for t in types]
         table.add_row(*cells)
@@ -179,6 +234,8 @@ def comparison_table(comparison: dict, part: str = "both") -> Table:
 def _cell(cell: dict | None, part: str, recovery: bool) -> str:
     if not cell:
         return "–"
+    if part == "metrics":
+        return f"{_pct(cell.get('kfr'))} / {_pct(cell.get('krr'))}"
     values = {"forget": _pct(cell["forget_known"]), "retain": _pct(cell["retain_known"])}
     text = values[part] if part in values else f"{values['forget']} / {values['retain']}"
     if part != "retain" and recovery and cell.get("recovered") is not None:
@@ -189,15 +246,22 @@ def _cell(cell: dict | None, part: str, recovery: bool) -> str:
 def show_comparison(comparison: dict, folder: Path) -> None:
     wide = comparison_table(comparison)
     parts = ["both"] if console.width >= COMPARE_WIDE else ["cost", "forget", "retain"]
-    for part in parts:
+    for part in [*parts, "metrics"]:
         console.print(comparison_table(comparison, part))
-    console.print(
+    legend = (
         "fluent: share of forget answers at full precision that are fluent text (not empty, no word repeated 4+"
-        " times, mostly real words). Each method's answers: <out>/<method>/results.json",
-        soft_wrap=True,
+        " times, mostly real words). LS f: Linguistic Score of forget answers; AUC: membership AUC forget vs"
+        " holdout (min-k%++, 0.5 best); FQ: TOFU forget quality vs the retain model. Each method's answers:"
+        " <out>/<method>/results.json"
     )
+    notes = [legend, *(comparison.get(k, {}).get("note") for k in ("judge", "reference"))]
+    for note in filter(None, notes):
+        console.print(note, soft_wrap=True)
     recorder = Console(record=True, width=200, file=io.StringIO())
     recorder.print(wide)
+    recorder.print(comparison_table(comparison, "metrics"))
+    for note in filter(None, notes):
+        recorder.print(note, soft_wrap=True)
     (Path(folder) / "compare.txt").write_text(recorder.export_text())
 
 

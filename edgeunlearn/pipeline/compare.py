@@ -121,26 +121,7 @@ def run_compare(
 
 
 def method_row(entry: Contender, summary: dict) -> dict:
-    variants = {}
-    for v in summary["variants"]:
-        if v["model"] != "unlearned":
-            continue
-        variants[v["type"]] = {
-            "forget_known": v["forget_known"],
-            "retain_known": v["retain_known"],
-            "forget_fluent": v["forget_fluent"],
-            "forget_kept_vs_base": v.get("forget_kept_vs_base"),
-            "retain_kept_vs_base": v.get("retain_kept_vs_base"),
-            "recovered": v.get("recovered"),
-            "recovery_rate": v.get("recovery_rate"),
-            "kfr": v.get("kfr"),
-            "krr": v.get("krr"),
-            "forget_ls": (v.get("forget_linguistic") or {}).get("ls"),
-            "forget_truth_ratio_stat": v.get("forget_truth_ratio_stat"),
-            "membership_auc": v.get("membership_auc"),
-            "forget_quality": v.get("forget_quality"),
-            "priv_leak": v.get("priv_leak"),
-        }
+    variants = {v["type"]: variant_cell(v) for v in summary["variants"] if v["model"] == "unlearned"}
     training = summary["training"]
     return {
         "label": entry.label,
@@ -153,5 +134,25 @@ def method_row(entry: Contender, summary: dict) -> dict:
     }
 
 
+def variant_cell(v: dict) -> dict:
+    """The figures of one variant (a results.json row) that the comparison shows."""
+    return {
+        "forget_known": v["forget_known"],
+        "retain_known": v["retain_known"],
+        "forget_fluent": v["forget_fluent"],
+        "forget_kept_vs_base": v.get("forget_kept_vs_base"),
+        "retain_kept_vs_base": v.get("retain_kept_vs_base"),
+        "recovered": v.get("recovered"),
+        "recovery_rate": v.get("recovery_rate"),
+        "kfr": v.get("kfr"),
+        "krr": v.get("krr"),
+        "forget_ls": (v.get("forget_linguistic") or {}).get("ls"),
+        "forget_truth_ratio_stat": v.get("forget_truth_ratio_stat"),
+        "membership_auc": v.get("membership_auc"),
+        "forget_quality": v.get("forget_quality"),
+        "priv_leak": v.get("priv_leak"),
+    }
+
+
 def _base_row(results) -> dict:
-    return {r.spec.qtype: {"forget_known": r.forget_known, "retain_known": r.retain_known} for r in results}
+    return {r.spec.qtype: variant_cell(r.to_dict()) for r in results}
