@@ -6,14 +6,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 
-if [ "$(uname -s)" = Linux ] && ! ls /usr/lib/*/openblas-pthread/libopenblas.so.0 >/dev/null 2>&1; then
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  if command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing libopenblas0-pthread (fast BLAS for MLX on Linux)"
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq libopenblas0-pthread >/dev/null \
-      || echo "setup: could not install libopenblas0-pthread; MLX will use its slow bundled BLAS (see edgeunlearn doctor)"
-  else
-    echo "setup: no apt-get; install OpenBLAS yourself for fast MLX (see edgeunlearn doctor)"
+# Debian packages: OpenBLAS (MLX is ~10x faster with it) and headless Chromium + ChromeDriver (the report's
+# browser test). Only what is missing is installed.
+if [ "$(uname -s)" = Linux ]; then
+  missing=()
+  ls /usr/lib/*/openblas-pthread/libopenblas.so.0 >/dev/null 2>&1 || missing+=(libopenblas0-pthread)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    if command -v apt-get >/dev/null 2>&1; then
+      echo "setup: installing ${missing[*]}"
+      $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null \
+        || echo "setup: could not install ${missing[*]}: MLX is slow without OpenBLAS; the report test needs Chromium"
+    else
+      echo "setup: no apt-get; install ${missing[*]} yourself (OpenBLAS for fast MLX, Chromium for the report test)"
+    fi
   fi
 fi
 

@@ -2,7 +2,7 @@
 
 import typer
 
-from edgeunlearn.cli import augment, checks, doctor, runs
+from edgeunlearn.cli import augment, checks, doctor, report, runs
 
 app = typer.Typer(
     name="edgeunlearn",
@@ -14,4 +14,5 @@ app = typer.Typer(
 runs.register(app)
 augment.register(app)
 checks.register(app)
+report.register(app)
 doctor.register(app)
