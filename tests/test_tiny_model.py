@@ -195,3 +195,22 @@ def test_token_stats_by_hand_and_equal_on_both_backends(tiny_model, tiny_f16, fa
         assert np.allclose(a.mu, b.mu, atol=0.02) and np.allclose(a.sigma, b.sigma, atol=0.02)
         assert np.all(a.mu < 0) and np.all(a.sigma > 0)
     llama.close()
+
+
+def test_llama_cpp_scores_answers_sharing_a_prompt_as_if_alone(tiny_model, tiny_f16, facts):
+    """Answers under one question share its prompt tokens in one decode; each must score as it does alone."""
+    from edgeunlearn.backends.llamacpp_backend import LlamaCppBackend
+    from edgeunlearn.backends.mlx_backend import MLXBackend
+    from edgeunlearn.data import QAItem
+
+    llama = LlamaCppBackend(tiny_f16, MLXBackend(tiny_model).tokenizer)
+    question = facts[0].question
+    items = [QAItem(question, a) for a in ("Paris.", "Lyon is the capital.", "It is Marseille, of course.")]
+    items.append(facts[1])
+    together = llama.score(items)
+    stats = llama.score_stats(items)
+    for item, joint, joint_stats in zip(items, together, stats):
+        (alone,) = llama.score([item])
+        assert joint.shape == alone.shape and np.allclose(joint, alone, atol=5e-3)  # F16 batch-order noise
+        assert np.allclose(joint_stats.logprobs, alone, atol=5e-3)
+    llama.close()

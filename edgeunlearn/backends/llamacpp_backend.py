@@ -3,7 +3,9 @@ per decode call.
 
 One sequence per `eval` leaves llama.cpp's matrix kernels idle on small models; packing up to
 `PARALLEL` sequences into each `llama_decode` (each with its own sequence id in a unified KV cache, logits
-requested only where they are read) is several times faster. Token ids come from the shared `Prompter`
+requested only where they are read) is several times faster. Answers scored under the same prompt (TOFU's
+paraphrased and perturbed answers) share its tokens: a prompt token belongs to all their sequences at once,
+so the prompt is computed once, not once per answer. Token ids come from the shared `Prompter`
 (the model's own tokenizer), never from llama.cpp's text tokenization, so both backends score the same
 sequences.
 """
@@ -62,16 +64,18 @@ class LlamaCppBackend:
         if not self.ctx:
             raise RunError(f"llama.cpp could not create a context for {path}")
         self._stack.callback(llama_cpp.llama_free, self.ctx)
-        self.batch = llama_cpp.llama_batch_init(params.n_batch, 0, 1)
+        self.batch = llama_cpp.llama_batch_init(params.n_batch, 0, PARALLEL)
         self._stack.callback(llama_cpp.llama_batch_free, self.batch)
 
     # --- low-level ------------------------------------------------------------------------
-    def _decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
-        """Decode (token, position, sequence, wants_logits) entries in one call."""
+    def _decode(self, entries: list[tuple[int, int, int | tuple[int, ...], bool]]) -> None:
+        """Decode (token, position, sequence or sequences sharing it, wants_logits) entries in one call."""
         b = self.batch
-        for i, (token, pos, seq, logits) in enumerate(entries):
-            b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = token, pos, 1, logits
-            b.seq_id[i][0] = seq
+        for i, (token, pos, seqs, logits) in enumerate(entries):
+            seqs = (seqs,) if isinstance(seqs, int) else seqs
+            b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = token, pos, len(seqs), logits
+            for k, seq in enumerate(seqs):
+                b.seq_id[i][k] = seq
         b.n_tokens = len(entries)
         status = self._ll.llama_decode(self.ctx, b)
         if status != 0:
@@ -104,13 +108,18 @@ class LlamaCppBackend:
         return out
 
     def _score_chunk(self, pairs, stats: bool = False) -> list:
-        entries, wanted = [], []
-        for seq, (prompt, answer) in enumerate(pairs):
-            tokens = self._fit(prompt + answer)
-            first = len(entries)
-            entries += [(t, pos, seq, pos >= len(prompt) - 1 and pos < len(tokens) - 1) for pos, t in enumerate(tokens)]
-            # batch indices whose logits predict each answer token
-            wanted.append([(first + len(prompt) - 1 + k, t) for k, t in enumerate(answer)])
+        entries, wanted = [], [None] * len(pairs)
+        for prompt, seqs in _shared_prompts(pairs).items():
+            entries += [(t, pos, seqs, pos == len(prompt) - 1) for pos, t in enumerate(prompt)]
+            last_prompt = len(entries) - 1  # its logits predict every answer's first token
+            for seq in seqs:
+                answer = pairs[seq][1]
+                self._fit([*prompt, *answer])
+                first = len(entries)
+                # the last answer token is never an input: no logits are read after it
+                entries += [(t, len(prompt) + k, seq, True) for k, t in enumerate(answer[:-1])]
+                wanted[seq] = [(last_prompt, answer[0])] + [(first + k, t) for k, t in enumerate(answer[1:])]
+                wanted[seq] = wanted[seq] if answer else []
         self._clear()
         self._decode(entries)
         if stats:
@@ -156,6 +165,14 @@ class LlamaCppBackend:
 
         with quiet_stderr():  # llama.cpp reports buffer sizes on the way out
             self._stack.close()
+
+
+def _shared_prompts(pairs) -> dict[tuple[int, ...], tuple[int, ...]]:
+    """Prompt tokens → the sequences (indices into `pairs`) scored under that prompt, in order."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for seq, (prompt, _) in enumerate(pairs):
+        groups.setdefault(tuple(prompt), []).append(seq)
+    return {prompt: tuple(seqs) for prompt, seqs in groups.items()}
 
 
 def _stats(logits: list[np.ndarray], targets: list[int]) -> TokenStats:

@@ -49,15 +49,20 @@ class _DemoProgress(RichProgress):
         super().variant(result)
 
 
+DEMO_TYPES = "Q8_0,Q4_K_M,Q4_0"  # plus the base's own Q4_1: an 8-bit, a K-quant and a legacy 4-bit type
+
+
 def demo(
     out: c.OptPath = c.OutOpt,
     seed: c.OptInt = c.SeedOpt,
     steps: c.OptInt = c.StepsOpt,
+    types: str = typer.Option(DEMO_TYPES, "--types", help="llama.cpp types (`run` sweeps seven by default)"),
     reference: c.OptStr = c.ReferenceOpt,
 ) -> None:
     """The whole loop on the embedded SmolLM2 and demo data: unlearn → GGUF → quantize → check."""
     demo_sets = {"forget": "demo:forget", "retain": "demo:retain", "holdout": "demo:holdout"}
-    _full_run(None, out, "demo", **demo_sets, seed=seed, steps=steps, reference=reference)
+    quantize = {"types": types, "quantize.mlx_bits": [4]}
+    _full_run(None, out, "demo", **demo_sets, seed=seed, steps=steps, reference=reference, **quantize)
 
 
 def run(
