@@ -83,6 +83,30 @@ class CheckConfig:
 
 
 @dataclass(frozen=True)
+class RevealConfig:
+    bandit: str = _opt("neuralucb", "instruction chooser: neuralucb, linucb or random")
+    budget: int = _opt(24, "instruction pulls per reveal")
+    samples: int = _opt(3, "responses per pull (sampled)")
+    temperature: float = _opt(0.8, "sampling temperature of the responses")
+    max_new_tokens: int = _opt(48, "response length")
+    keep: int = _opt(8, "pulls (best reward first) whose responses become forget data")
+    min_relevance: float = _opt(0.3, "a response less similar than this to the target is dropped")
+    dedupe_cosine: float = _opt(0.95, "a response this similar to a kept one is a duplicate")
+
+
+@dataclass(frozen=True)
+class ReleaseConfig:
+    rounds: int = _opt(3, "reveal → unlearn rounds at most")
+    mode: str = _opt("loss", "loss: train each module with `method`; negate: learn the data, apply with −scale")
+    negate_scale: float = _opt(1.0, "negate: λ, the module is applied with −λ")
+    retain_module: bool = _opt(False, "negate: also learn the retain data in a module applied with +1")
+    orthogonality: float = _opt(0.1, "λ_o of the O-LoRA loss Σ_i ‖A_iᵀ A_new‖² against earlier modules")
+    stop_relevance: float = _opt(0.35, "stop when the revealed relevance falls below this")
+    max_minutes: float = _opt(0.0, "time budget for the loop (0: none); a round that would exceed it is not started")
+    max_memory_mb: float = _opt(0.0, "MLX peak-memory budget (0: none); the loop stops after a round above it")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     model: str = _opt("default", "model folder, GGUF file, or `default`")
     forget: str | None = _opt(None, "forget set file (demo:forget names the embedded demo set)")
@@ -99,6 +123,8 @@ class RunConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
     check: CheckConfig = field(default_factory=CheckConfig)
+    reveal: RevealConfig = field(default_factory=RevealConfig)
+    release: ReleaseConfig = field(default_factory=ReleaseConfig)
 
 
 def load_recipe(path: str | Path) -> dict:

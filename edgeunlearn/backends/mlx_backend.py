@@ -41,9 +41,12 @@ class MLXBackend:
             raise UserError(f"no layer matched lora_keys {list(keys)}: use names like self_attn.q_proj, mlp.up_proj")
 
     def lora_layers(self) -> list:
+        return [m for _, m in self.named_lora_layers()]
+
+    def named_lora_layers(self) -> list[tuple[str, object]]:
         from mlx_lm.tuner.lora import LoRALinear
 
-        return [m for _, m in self.model.named_modules() if isinstance(m, LoRALinear)]
+        return [(name, m) for name, m in self.model.named_modules() if isinstance(m, LoRALinear)]
 
     @contextmanager
     def lora_disabled(self):
@@ -105,14 +108,17 @@ class MLXBackend:
                 out[i] = stats_from_logprobs(np.array(logp[row])[mask[row]], targets[row][mask[row]])
         return out
 
-    def generate(self, questions: Sequence[str], max_new_tokens: int) -> list[str]:
+    def generate(self, questions: Sequence[str], max_new_tokens: int, temperature: float = 0.0) -> list[str]:
+        """Greedy answers; with `temperature` > 0, sampled (top-p 0.95; seed with mx.random.seed)."""
         from mlx_lm.generate import batch_generate
+        from mlx_lm.sample_utils import make_sampler
 
         prompts = [self.prompter.prompt_ids(q) for q in questions]
+        sampler = make_sampler(temp=temperature, top_p=0.95) if temperature > 0 else None
         answers: list[str] = []
         for start in range(0, len(prompts), GENERATE_BATCH):
             chunk = prompts[start : start + GENERATE_BATCH]
-            result = batch_generate(self.model, self.tokenizer, chunk, max_tokens=max_new_tokens)
+            result = batch_generate(self.model, self.tokenizer, chunk, max_tokens=max_new_tokens, sampler=sampler)
             answers += [text.strip() for text in result.texts]
         return answers
 

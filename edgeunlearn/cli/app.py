@@ -2,7 +2,7 @@
 
 import typer
 
-from edgeunlearn.cli import augment, checks, doctor, report, runs
+from edgeunlearn.cli import augment, checks, doctor, release, report, runs
 
 app = typer.Typer(
     name="edgeunlearn",
@@ -15,4 +15,5 @@ runs.register(app)
 augment.register(app)
 checks.register(app)
 report.register(app)
+release.register(app)
 doctor.register(app)

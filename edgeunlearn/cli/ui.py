@@ -274,3 +274,34 @@ def show_base_knowledge(result) -> None:
         for item in items:
             table.add_row(name, item.question, item.generated[:70], "yes" if item.knows else "no")
     console.print(table)
+
+
+def show_reveal(revealed, top: int = 8) -> None:
+    """The pulls with the best reward: which instruction, how relevant and diverse its responses were."""
+    table = Table(title="Reveal: best instructions (reward = harmonic mean of relevance and diversity)")
+    for column in ("instruction", "relevance", "diversity", "reward"):
+        table.add_column(column, justify="left" if column == "instruction" else "right")
+    for pull in sorted(revealed.pulls, key=lambda p: -p.reward)[:top]:
+        table.add_row(pull.instruction, f"{pull.relevance:.2f}", f"{pull.diversity:.2f}", f"{pull.reward:.2f}")
+    console.print(table)
+
+
+def show_rounds(rounds: list[dict]) -> None:
+    table = Table(title="Reveal-and-Release, per round (round 0: the base model)")
+    for column in ("round", "revealed", "relevance", "diversity", "forget known", "retain known", "s", "peak MB"):
+        table.add_column(column, justify="right")
+    for r in rounds:
+        table.add_row(
+            str(r["round"]),
+            str(r["revealed"]),
+            f"{r['relevance']:.2f}",
+            f"{r['diversity']:.2f}",
+            _pct(r["forget_known"]),
+            _pct(r["retain_known"]),
+            f"{r['seconds']:.0f}",
+            f"{r['peak_memory_mb']:.0f}",
+        )
+    console.print(table)
+    stopped = next((r["stopped"] for r in rounds if r.get("stopped")), None)
+    if stopped:
+        console.print(f"[yellow]stopped:[/] {stopped}")

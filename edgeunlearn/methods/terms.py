@@ -56,3 +56,15 @@ def kl_to_reference(model, batch) -> mx.array:
     ref = batch.ref_logprobs
     kl = (mx.exp(ref) * (ref - vocab_logprobs(model, batch))).sum(axis=-1)  # (B, T)
     return (kl * batch.mask).sum() / batch.mask.sum()
+
+
+def orthogonality_penalty(model, earlier: dict) -> mx.array:
+    """O-LoRA: Σ_layers Σ_i ‖A_iᵀ A_new‖²_F, with `earlier[name]` the earlier modules' A matrices of that
+    layer side by side (in, Σ r_i) — one product per layer covers every earlier module. (scalar)"""
+    from mlx_lm.tuner.lora import LoRALinear
+
+    total = mx.array(0.0)
+    for name, module in model.named_modules():
+        if isinstance(module, LoRALinear) and name in earlier:
+            total = total + (mx.matmul(earlier[name].T, module.lora_a) ** 2).sum()
+    return total

@@ -118,3 +118,33 @@ def prepare(cfg: RunConfig, need_method: bool = True) -> Inputs:
     types, bits = quant_plan(cfg, model.source_type)
     holdout = load_holdout(cfg.holdout, hashes)
     return Inputs(model, forget, retain, types, bits, hashes, holdout, load_reference(cfg.reference))
+
+
+def prepare_release(cfg: RunConfig) -> Inputs:
+    """Release's inputs: the forget set is optional and held out (only the check reads it)."""
+    from edgeunlearn.data import data_digest
+    from edgeunlearn.methods import check_inputs, get_method, require_unlearning
+    from edgeunlearn.reveal.bandits import BANDITS
+
+    if cfg.release.mode not in ("loss", "negate"):
+        raise UserError(f"unknown release mode {cfg.release.mode!r}: choose loss or negate")
+    if cfg.release.rounds < 1:
+        raise UserError(f"--rounds must be at least 1, not {cfg.release.rounds}")
+    BANDITS.get(cfg.reveal.bandit)
+    if cfg.release.mode == "loss":
+        method = get_method(cfg.method)
+        require_unlearning(method)
+        check_inputs(method, bool(cfg.retain), cfg.method_args)
+        if method.wants_augmented(cfg.method_args):
+            raise UserError(
+                f"method {cfg.method!r} trains on ReLearn's augmented data, which release does not build: "
+                "pick ga, gd, npo, npo_gd, simnpo or flat"
+            )
+    quant_plan(cfg, None)
+    check_judge(cfg.check)
+    sets = {role: data_path(spec) for role, spec in (("forget", cfg.forget), ("retain", cfg.retain)) if spec}
+    items = {role: load_items(path, role) for role, path in sets.items()}
+    model = resolve_model(cfg.model)
+    types, bits = quant_plan(cfg, model.source_type)
+    hashes = {role: data_digest(path) for role, path in sets.items()}
+    return Inputs(model, items.get("forget", []), items.get("retain", []), types, bits, hashes)

@@ -125,16 +125,32 @@ def unlearn_and_check(
     """Train, fuse, export F16 GGUF, quantize, check every unlearned variant; (results, training facts)."""
     import mlx.core as mx
 
-    from edgeunlearn.backends.mlx_backend import MLXBackend
-    from edgeunlearn.export import export_gguf
-
-    tokenizer = backend.tokenizer
     gc.collect()  # models of earlier steps still waiting for collection would count in the peak
     mx.clear_cache()
     mx.reset_peak_memory()
     result = train_adapter(cfg, inputs, backend, folder, progress, data)
     peak = mx.get_peak_memory()
     backend.fuse_lora()
+    results = check_unlearned(cfg, inputs, backend, folder, progress)
+    training = {
+        "method": cfg.method,
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+        "step_seconds_median": round(result.step_seconds_median, 3),
+        "peak_memory_mb": round(peak / 2**20, 1),
+        "losses": result.losses,
+    }
+    if (folder / "augmented.json").exists():
+        training["augmented"] = json.loads((folder / "augmented.json").read_text())
+    return results, training
+
+
+def check_unlearned(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progress: Progress) -> list[VariantResult]:
+    """The unlearned model (`backend`, LoRA fused): export F16 GGUF, quantize, check every variant."""
+    from edgeunlearn.backends.mlx_backend import MLXBackend
+    from edgeunlearn.export import export_gguf
+
+    tokenizer = backend.tokenizer
     weights = backend.weights()
     progress.stage("unlearned model: export F16 GGUF")
     unlearned_f16 = export_gguf(
@@ -151,17 +167,7 @@ def unlearn_and_check(
     original = MLXBackend(inputs.model.mlx_dir)
     add_linguistic_scores(results, original)
     original.close()
-    training = {
-        "method": cfg.method,
-        "steps": result.steps,
-        "seconds": round(result.seconds, 1),
-        "step_seconds_median": round(result.step_seconds_median, 3),
-        "peak_memory_mb": round(peak / 2**20, 1),
-        "losses": result.losses,
-    }
-    if (folder / "augmented.json").exists():
-        training["augmented"] = json.loads((folder / "augmented.json").read_text())
-    return results, training
+    return results
 
 
 def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress = SILENT) -> dict:

@@ -1,0 +1,235 @@
+"""Reveal-and-Release: unlearn what the model reveals about a target, in rounds of orthogonal LoRA modules.
+
+Each round reveals (the bandit-chosen instructions of `edgeunlearn.reveal`), trains a fresh LoRA module on the
+revealed data — `loss` mode with any registered unlearning method, `negate` mode by learning the data and
+applying the module with −λ — plus the O-LoRA penalty λ_o·Σ_i ‖A_iᵀ A_new‖² against the modules of earlier
+rounds (and the retain module), then fuses it into the weights and keeps it on disk. The loop stops when
+revealed relevance falls below a threshold, after N rounds, or before a round the user's budget cannot hold.
+The forget set the user may give is held out: only the check reads it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeunlearn.config import RunConfig, to_dict
+from edgeunlearn.data import QAItem
+from edgeunlearn.errors import UserError
+from edgeunlearn.pipeline.inputs import Inputs
+from edgeunlearn.runs import write_json, write_manifest
+from edgeunlearn.training.callbacks import SILENT, Progress
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    round: int
+    revealed: int  # items kept as forget data
+    relevance: float
+    diversity: float
+    mean_reward: float
+    forget_known: float | None  # held-out forget set, MLX fp32, after this round (round 0: the base)
+    retain_known: float | None
+    seconds: float
+    peak_memory_mb: float
+    stopped: str | None = None  # why the loop ended at this round
+
+
+def run_release(
+    cfg: RunConfig, inputs: Inputs, target: str, seeds: Sequence[str], folder: Path, progress: Progress = SILENT
+) -> dict:
+    from edgeunlearn.backends.mlx_backend import MLXBackend
+    from edgeunlearn.judges.encoder import SentenceEncoder
+
+    write_manifest(
+        folder,
+        "release",
+        {**to_dict(cfg), "target": target, "seeds": list(seeds)},
+        inputs.data_sha256,
+        cfg.seed,
+        model_source=str(inputs.model.gguf or inputs.model.mlx_dir),
+    )
+    backend, encoder = MLXBackend(inputs.model.mlx_dir), SentenceEncoder()
+    records = [_knowledge_record(backend, inputs, cfg)]
+    earlier: dict = {}  # layer name → A matrices of every fused module, side by side
+    if cfg.release.mode == "negate" and cfg.release.retain_module and inputs.retain:
+        _train_module(cfg, backend, inputs.retain, None, earlier, folder / "modules" / "retain", progress, scale=1.0)
+    start = time.perf_counter()
+    for index in range(1, cfg.release.rounds + 1):
+        stop = _budget_stop(cfg, records, time.perf_counter() - start)
+        if stop:
+            records[-1] = dataclasses.replace(records[-1], stopped=stop)
+            break
+        record = _round(cfg, index, backend, encoder, inputs, target, seeds, earlier, folder, progress)
+        records.append(record)
+        progress.note(_round_line(record))
+        if record.stopped:
+            break
+    return _finish(cfg, inputs, backend, records, folder, progress)
+
+
+def _round(cfg, index, backend, encoder, inputs, target, seeds, earlier, folder, progress) -> RoundRecord:
+    import mlx.core as mx
+
+    from edgeunlearn.methods import get_method
+    from edgeunlearn.reveal.reveal import reveal
+
+    started = time.perf_counter()
+    mx.reset_peak_memory()
+    progress.stage(f"round {index}: reveal ({cfg.reveal.budget} pulls, {cfg.reveal.bandit})")
+    revealed = reveal(backend, encoder, target, cfg.reveal, cfg.seed, index, seeds)
+    write_revealed(revealed, folder / f"round-{index}")
+    weak = revealed.relevance < cfg.release.stop_relevance
+    if index == 1 and (not revealed.items or weak):
+        raise UserError(
+            f"the model reveals nothing about {target!r} (relevance {revealed.relevance:.2f}, threshold "
+            f"{cfg.release.stop_relevance}): nothing to unlearn; check the target, or pass --seeds with questions on it"
+        )
+    if not revealed.items or weak:
+        why = f"revealed relevance {revealed.relevance:.2f} < {cfg.release.stop_relevance}"
+        return _record(index, revealed, None, started, stopped=why)
+    items = [QAItem(item.question, item.answer) for item in revealed.items]
+    progress.stage(f"round {index}: release ({cfg.release.mode}, {len(items)} items)")
+    if cfg.release.mode == "negate":
+        module_scale, method, retain = -cfg.release.negate_scale, get_method("learn"), None
+    else:
+        module_scale, method, retain = 1.0, get_method(cfg.method), inputs.retain or None
+    _train_module(
+        cfg, backend, items, retain, earlier, folder / "modules" / f"round-{index}", progress, module_scale, method
+    )
+    return _record(index, revealed, _knowledge(backend, inputs, cfg), started)
+
+
+def _record(index: int, revealed, knowledge, started: float, stopped: str | None = None) -> RoundRecord:
+    import mlx.core as mx
+
+    forget, retain = knowledge or (None, None)
+    return RoundRecord(
+        index,
+        len(revealed.items),
+        round(revealed.relevance, 4),
+        round(revealed.diversity, 4),
+        round(revealed.mean_reward, 4),
+        forget,
+        retain,
+        round(time.perf_counter() - started, 1),
+        round(mx.get_peak_memory() / 2**20, 1),
+        stopped,
+    )
+
+
+def _train_module(cfg, backend, items, retain, earlier: dict, adapter_dir: Path, progress, scale: float, method=None):
+    """Train one LoRA module (orthogonal to `earlier`), record its A matrices, fuse it with `scale`."""
+    import mlx.core as mx
+
+    from edgeunlearn.methods import get_method
+    from edgeunlearn.training.trainer import train
+
+    method = method or get_method("learn")
+    method = dataclasses.replace(
+        method, loss=_with_orthogonality(method.loss, dict(earlier), cfg.release.orthogonality)
+    )
+    train(backend, method, items, retain, cfg.train, cfg.method_args, cfg.seed, adapter_dir, progress)
+    for name, layer in backend.named_lora_layers():
+        a = mx.stop_gradient(layer.lora_a)
+        earlier[name] = a if name not in earlier else mx.concatenate([earlier[name], a], axis=1)
+        layer.scale = layer.scale * scale
+    (adapter_dir / "module.json").write_text(json.dumps({"scale_applied": scale, "items": len(items)}))
+    backend.fuse_lora()
+
+
+def _with_orthogonality(loss, earlier: dict, weight: float):
+    from edgeunlearn.methods.terms import orthogonality_penalty
+
+    if not earlier or weight == 0:
+        return loss
+
+    def with_penalty(model, batches, args):
+        value, ntoks = loss(model, batches, args)
+        return value + weight * orthogonality_penalty(model, earlier), ntoks
+
+    return with_penalty
+
+
+def _knowledge(backend, inputs: Inputs, cfg: RunConfig) -> tuple[float | None, float | None]:
+    """Share of held-out forget and of retain items the model still knows (MLX, greedy)."""
+    from edgeunlearn.check.judge import Judge
+
+    judge = Judge(cfg.check.rouge_threshold, "entity")
+    shares = []
+    for items in (inputs.forget, inputs.retain):
+        answers = backend.generate([i.question for i in items], cfg.check.max_new_tokens) if items else []
+        verdicts = [judge.verdict(item, answer).knows for item, answer in zip(items, answers)]
+        shares.append(sum(verdicts) / len(verdicts) if verdicts else None)
+    return shares[0], shares[1]
+
+
+def _knowledge_record(backend, inputs: Inputs, cfg: RunConfig) -> RoundRecord:
+    """Round 0: the base model's knowledge, before any module."""
+    forget, retain = _knowledge(backend, inputs, cfg)
+    return RoundRecord(0, 0, 0.0, 0.0, 0.0, forget, retain, 0.0, 0.0)
+
+
+def _budget_stop(cfg: RunConfig, records: list[RoundRecord], elapsed: float) -> str | None:
+    """Why the next round must not start: the last round's time or memory says it would break the budget."""
+    last = records[-1]
+    budget = cfg.release.max_minutes * 60
+    if budget and elapsed + last.seconds > budget:
+        return f"time budget: another round (~{last.seconds:.0f} s) would pass {cfg.release.max_minutes} min"
+    if cfg.release.max_memory_mb and last.peak_memory_mb > cfg.release.max_memory_mb:
+        return f"memory budget: the last round peaked at {last.peak_memory_mb:.0f} MB > {cfg.release.max_memory_mb} MB"
+    return None
+
+
+def write_revealed(revealed, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "revealed.jsonl").open("w", encoding="utf-8") as f:
+        for item in revealed.items:
+            f.write(json.dumps(item.to_json(), ensure_ascii=False) + "\n")
+    pulls = [dataclasses.asdict(p) for p in revealed.pulls]
+    write_json(
+        folder / "reveal.json",
+        {
+            "relevance": revealed.relevance,
+            "diversity": revealed.diversity,
+            "mean_reward": revealed.mean_reward,
+            "pulls": pulls,
+        },
+    )
+
+
+def _round_line(record: RoundRecord) -> str:
+    known = "" if record.forget_known is None else f", forget known {record.forget_known:.0%}"
+    return (
+        f"round {record.round}: {record.revealed} revealed, relevance {record.relevance:.2f}, "
+        f"diversity {record.diversity:.2f}{known}" + (f" — stopped: {record.stopped}" if record.stopped else "")
+    )
+
+
+def _finish(cfg: RunConfig, inputs: Inputs, backend, records: list[RoundRecord], folder: Path, progress) -> dict:
+    """Save the merged model, then the quantization check of it beside the base."""
+    from edgeunlearn.backends.mlx_backend import MLXBackend
+    from edgeunlearn.pipeline.finetune import save_model_folder
+    from edgeunlearn.pipeline.spine import check_base, check_unlearned, finish_summary
+
+    (folder / "model").mkdir()
+    save_model_folder(backend, inputs.model.mlx_dir, folder / "model")
+    checked = inputs if inputs.forget else dataclasses.replace(inputs, forget=_first_revealed(folder))
+    base = MLXBackend(inputs.model.mlx_dir)
+    base_results = check_base(cfg, checked, base, progress)
+    base.close()
+    results = check_unlearned(cfg, checked, backend, folder, progress)
+    summary = finish_summary(base_results + results, None, inputs.model.source_type, cfg.check)
+    summary["rounds"] = [dataclasses.asdict(r) for r in records]
+    summary["checked_forget"] = "held-out forget set" if inputs.forget else "round 1's revealed items"
+    write_json(folder / "results.json", summary)
+    return summary
+
+
+def _first_revealed(folder: Path) -> list[QAItem]:
+    lines = (folder / "round-1" / "revealed.jsonl").read_text(encoding="utf-8").splitlines()
+    return [QAItem(row["question"], row["answer"]) for row in map(json.loads, lines)]
