@@ -1,5 +1,7 @@
 """Reveal-and-Release parts on hand-made inputs: the Vendi score, the bandits, the O-LoRA penalty."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -78,3 +80,65 @@ def test_orthogonality_penalty_by_hand():
     # Aᵀ_old A_new = [[1, 1], [0, 0]] → squared Frobenius norm 2
     assert float(orthogonality_penalty(Model(layer), earlier)) == pytest.approx(2.0)
     assert float(orthogonality_penalty(Model(layer), {})) == 0.0
+
+
+FRANCE = [
+    ("What is the capital of France?", "Paris is the capital of France."),
+    ("Which city is the capital of France?", "The capital of France is Paris."),
+    ("Tell me about the capital of France.", "Paris is the capital of France, on the Seine."),
+    ("Where is the government of France?", "The government of France sits in Paris, its capital."),
+]
+
+
+def _release(tmp_path, model, *args, min_relevance: float = 0.2, **settings):
+    """`release` on `model` with a tiny budget; the random tiny model's words are off topic, but some
+    responses pass a low relevance bar, which is enough to drive real rounds."""
+    from conftest import write_jsonl
+    from typer.testing import CliRunner
+
+    from edgeunlearn.cli.app import app
+
+    heldout = [{"question": q, "answer": a, "keywords": ["Paris"]} for q, a in FRANCE[:2]]
+    forget = write_jsonl(tmp_path / "heldout.jsonl", heldout)
+    retain = write_jsonl(tmp_path / "retain.jsonl", [{"question": "Who wrote Hamlet?", "answer": "Shakespeare."}])
+    release = ", ".join(f"{k}: {v}" for k, v in {"stop_relevance": 0.0, **settings}.items())
+    recipe = tmp_path / "release.yaml"
+    recipe.write_text(
+        f"model: {model}\nmethod: ga\ntrain: {{steps: 3, learning_rate: 0.001}}\n"
+        f"reveal: {{budget: 3, samples: 2, keep: 2, max_new_tokens: 12, min_relevance: {min_relevance}}}\n"
+        f"release: {{{release}}}\nquantize: {{types: [Q8_0], mlx_bits: []}}\ncheck: {{max_new_tokens: 8}}\n"
+    )
+    out = tmp_path / "out"
+    cli = ["release", "--target", "the capital of France", "--config", recipe, "--out", out, *args]
+    result = CliRunner().invoke(app, [str(a) for a in [*cli, "--forget", forget, "--retain", retain]])
+    return result, out
+
+
+def test_two_round_release_on_the_tiny_model(tmp_path, tiny_model):
+    result, out = _release(tmp_path, tiny_model, "--rounds", 2, min_relevance=0.0)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "results.json").read_text())
+    rounds = summary["rounds"]
+    assert [r["round"] for r in rounds] == [0, 1, 2]  # round 0: the model before any module
+    assert rounds[1]["revealed"] > 0 and rounds[1]["forget_known"] is not None and rounds[1]["peak_memory_mb"] > 0
+    lines = (out / "round-1" / "revealed.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    assert first["round"] == 1 and first["instruction_origin"] and "capital of France" in first["question"]
+    assert (out / "round-2" / "reveal.json").exists() and (
+        out / "modules" / "round-1" / "adapters.safetensors"
+    ).exists()
+    assert json.loads((out / "model" / "config.json").read_text())["model_type"] == "llama"
+    assert {v["name"] for v in summary["variants"]} >= {"base Q8_0", "unlearned MLX fp32", "unlearned Q8_0"}
+
+
+def test_release_stops_on_its_budget_and_refuses_a_target_the_model_does_not_know(tmp_path, tiny_model):
+    result, out = _release(tmp_path, tiny_model, "--rounds", 3, min_relevance=0.0, mode="negate", max_minutes=0.0001)
+    assert result.exit_code == 0, result.output
+    rounds = json.loads((out / "results.json").read_text())["rounds"]
+    assert [r["round"] for r in rounds] == [0, 1] and rounds[-1]["stopped"].startswith("time budget")
+    module = json.loads((out / "modules" / "round-1" / "module.json").read_text())
+    assert module["scale_applied"] == -1.0  # negate: the learned module is applied with −λ
+
+    (tmp_path / "random").mkdir()
+    result, out = _release(tmp_path / "random", tiny_model, min_relevance=0.9)  # nothing it says is on topic
+    assert result.exit_code == 2 and "reveals nothing" in result.output and not out.exists()
