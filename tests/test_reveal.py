@@ -132,13 +132,47 @@ def test_two_round_release_on_the_tiny_model(tmp_path, tiny_model):
 
 
 def test_release_stops_on_its_budget_and_refuses_a_target_the_model_does_not_know(tmp_path, tiny_model):
-    result, out = _release(tmp_path, tiny_model, "--rounds", 3, min_relevance=0.0, mode="negate", max_minutes=0.0001)
+    budget = {"mode": "negate", "retain_module": "true", "max_minutes": 0.0001}
+    result, out = _release(tmp_path, tiny_model, "--rounds", 3, min_relevance=0.0, **budget)
     assert result.exit_code == 0, result.output
     rounds = json.loads((out / "results.json").read_text())["rounds"]
     assert [r["round"] for r in rounds] == [0, 1] and rounds[-1]["stopped"].startswith("time budget")
     module = json.loads((out / "modules" / "round-1" / "module.json").read_text())
     assert module["scale_applied"] == -1.0  # negate: the learned module is applied with −λ
+    assert json.loads((out / "modules" / "retain" / "module.json").read_text())["scale_applied"] == 1.0
 
     (tmp_path / "random").mkdir()
     result, out = _release(tmp_path / "random", tiny_model, min_relevance=0.9)  # nothing it says is on topic
     assert result.exit_code == 2 and "reveals nothing" in result.output and not out.exists()
+
+
+def test_budget_stop_reads_the_last_round():
+    from edgeunlearn.config import ReleaseConfig, RunConfig
+    from edgeunlearn.pipeline.release import RoundRecord, _budget_stop
+
+    cfg = RunConfig(release=ReleaseConfig(max_minutes=1.0, max_memory_mb=500.0))
+    last = RoundRecord(1, 5, 0.6, 0.5, 0.5, 0.2, 1.0, seconds=40.0, peak_memory_mb=400.0)
+    assert _budget_stop(cfg, [last], elapsed=10.0) is None  # 10 s + ~40 s fits in 60 s
+    assert _budget_stop(cfg, [last], elapsed=25.0).startswith("time budget")
+    heavy = RoundRecord(1, 5, 0.6, 0.5, 0.5, 0.2, 1.0, seconds=1.0, peak_memory_mb=800.0)
+    assert _budget_stop(cfg, [heavy], elapsed=0.0).startswith("memory budget")
+
+
+def test_reveal_command_writes_reviewable_jsonl(tmp_path, tiny_model):
+    from typer.testing import CliRunner
+
+    from edgeunlearn.cli.app import app
+
+    recipe = tmp_path / "reveal.yaml"
+    recipe.write_text(
+        f"model: {tiny_model}\nreveal: {{budget: 2, samples: 2, keep: 2, max_new_tokens: 8, min_relevance: 0.0}}\n"
+    )
+    out = tmp_path / "revealed"
+    result = CliRunner().invoke(app, ["reveal", "--target", "Jane Roe", "--config", str(recipe), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (out / "revealed.jsonl").read_text().splitlines()]
+    assert rows and all("Jane Roe" in r["question"] and r["round"] == 1 for r in rows)
+    pulls = json.loads((out / "reveal.json").read_text())["pulls"]
+    assert len(pulls) == 2 and all(0 <= p["reward"] <= 1 for p in pulls)
+    empty = CliRunner().invoke(app, ["reveal", "--target", " ", "--config", str(recipe), "--out", str(tmp_path / "x")])
+    assert empty.exit_code == 2 and "--target is empty" in empty.output

@@ -49,7 +49,7 @@ class RevealedItem:
 class Revealed:
     items: list[RevealedItem]
     pulls: list[Pull]
-    relevance: float  # mean relevance of the kept responses (0 when none)
+    relevance: float  # mean relevance of every pull's responses: how much the model reveals when asked
     diversity: float  # Vendi score of the kept responses / their number
 
     @property
@@ -100,7 +100,6 @@ def select(pulls: list[Pull], arms, encoder, target_vector, cfg, round_index: in
             kept_vectors.append(vector)
             origin = arms[pull.arm].origin
             items.append(RevealedItem(pull.instruction, response, origin, round_index, index, relevance, pull.reward))
-    vectors = np.array(kept_vectors)
-    mean_relevance = float(np.mean([i.relevance for i in items])) if items else 0.0
-    diversity = embedding_vendi(vectors) / len(items) if items else 0.0
-    return Revealed(items, pulls, mean_relevance, diversity)
+    relevance = float(np.mean([p.relevance for p in pulls])) if pulls else 0.0  # the filter above would inflate it
+    diversity = embedding_vendi(np.array(kept_vectors)) / len(items) if items else 0.0
+    return Revealed(items, pulls, relevance, diversity)
