@@ -9,6 +9,8 @@ random choice.
 LD_PRELOAD=$(.venv/bin/python -m edgeunlearn.blas) .venv/bin/python benchmarks/reveal_bandits.py
 """
 
+import hashlib
+import json
 import sys
 import time
 
@@ -17,7 +19,7 @@ import numpy as np
 from edgeunlearn.backends.mlx_backend import MLXBackend
 from edgeunlearn.config import RevealConfig
 from edgeunlearn.judges.encoder import SentenceEncoder
-from edgeunlearn.models.resolve import resolve_model
+from edgeunlearn.models.resolve import cache_root, resolve_model
 from edgeunlearn.reveal.bandits import BANDITS
 from edgeunlearn.reveal.instructions import instruction_pool
 from edgeunlearn.reveal.reveal import score_pull
@@ -25,6 +27,7 @@ from edgeunlearn.reveal.reveal import score_pull
 TARGET = sys.argv[1] if len(sys.argv) > 1 else "the capital cities of countries"
 SEEDS = (0, 1, 2, 3, 4)
 SETS = 3  # draws per arm in the bank: a bandit that keeps pulling one arm past this gets its draws again
+BUDGETS = (24, 72)  # the default reveal budget, and three times it
 
 
 def bank(backend, encoder, prompts, cfg) -> list[list]:
@@ -58,24 +61,29 @@ def replay(name: str, contexts: np.ndarray, draws: list[list], budget: int, seed
 def main() -> None:
     cfg = RevealConfig()
     start = time.perf_counter()
-    backend, encoder = MLXBackend(resolve_model("default").mlx_dir), SentenceEncoder()
+    encoder = SentenceEncoder()
     prompts = [arm.fill(TARGET) for arm in instruction_pool(0)]
-    draws = bank(backend, encoder, prompts, cfg)
+    key = hashlib.sha256(repr((TARGET, SETS, cfg)).encode()).hexdigest()[:12]
+    cached = cache_root() / "benchmarks" / f"reveal-bank-{key}.json"
+    if cached.exists():  # the bank costs minutes of generation; replays cost nothing
+        draws = json.loads(cached.read_text())
+    else:
+        draws = bank(MLXBackend(resolve_model("default").mlx_dir), encoder, prompts, cfg)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_text(json.dumps(draws))
     seconds = time.perf_counter() - start
-    print(f"bank: {len(prompts)} instructions × {SETS} draws × {cfg.samples} responses in {seconds:.0f} s")
+    print(f"bank: {len(prompts)} instructions × {SETS} draws × {cfg.samples} responses in {seconds:.0f} s ({cached})")
     best = np.mean(draws, axis=1)
     print(f"reward per instruction: best {best.max():.3f}, mean {best.mean():.3f}, worst {best.min():.3f}")
     contexts = encoder.embed(prompts)
-    results = {
-        name: [replay(name, contexts, draws, cfg.budget, s) for s in SEEDS]
-        for name in ("neuralucb", "linucb", "random")
-    }
-    for name, values in results.items():
-        ratio = np.mean(values) / np.mean(results["random"])
-        print(
-            f"{name:>9}: mean reward {np.mean(values):.3f} ± {np.std(values):.3f} over seeds {SEEDS} "
-            f"(budget {cfg.budget}), {ratio:.2f}× random"
-        )
+    for budget in BUDGETS:
+        results = {n: [replay(n, contexts, draws, budget, s) for s in SEEDS] for n in ("neuralucb", "linucb", "random")}
+        for name, values in results.items():
+            ratio = np.mean(values) / np.mean(results["random"])
+            print(
+                f"budget {budget:>3} {name:>9}: mean reward {np.mean(values):.3f} ± {np.std(values):.3f} over seeds"
+                f" {SEEDS}, {ratio:.3f}× random"
+            )
 
 
 if __name__ == "__main__":

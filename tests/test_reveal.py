@@ -130,6 +130,11 @@ def test_two_round_release_on_the_tiny_model(tmp_path, tiny_model):
     assert json.loads((out / "model" / "config.json").read_text())["model_type"] == "llama"
     assert {v["name"] for v in summary["variants"]} >= {"base Q8_0", "unlearned MLX fp32", "unlearned Q8_0"}
 
+    from edgeunlearn.report import write_report
+
+    html = write_report(out).read_text()
+    assert "Reveal-and-Release rounds" in html and "release (loss)" in html
+
 
 def test_release_stops_on_its_budget_and_refuses_a_target_the_model_does_not_know(tmp_path, tiny_model):
     budget = {"mode": "negate", "retain_module": "true", "max_minutes": 0.0001}

@@ -224,6 +224,7 @@ def _finish(cfg: RunConfig, inputs: Inputs, backend, records: list[RoundRecord],
     base.close()
     results = check_unlearned(cfg, checked, backend, folder, progress)
     summary = finish_summary(base_results + results, None, inputs.model.source_type, cfg.check)
+    summary["label"] = f"release ({cfg.release.mode})"  # how the report names this model
     summary["rounds"] = [dataclasses.asdict(r) for r in records]
     summary["checked_forget"] = "held-out forget set" if inputs.forget else "round 1's revealed items"
     write_json(folder / "results.json", summary)

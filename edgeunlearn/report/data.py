@@ -27,6 +27,7 @@ class ReportData:
     groups: list[Group]
     judge: dict = field(default_factory=dict)
     reference: dict = field(default_factory=dict)
+    rounds: list[dict] = field(default_factory=list)  # Reveal-and-Release: one row per round
 
     def all_variants(self) -> list[tuple[str, dict]]:
         return [("base", v) for v in self.base] + [(g.label, v) for g in self.groups for v in g.variants]
@@ -53,13 +54,12 @@ def _read(path: Path) -> dict:
 def _single(folder: Path) -> ReportData:
     summary = _read(folder / "results.json")
     manifest = _read(folder / "manifest.json") if (folder / "manifest.json").exists() else {}
-    label = summary.get("training", {}).get("method") or "checked model"
+    label = summary.get("label") or summary.get("training", {}).get("method") or "checked model"
     base = [v for v in summary["variants"] if v["model"] == "base"]
     own = [v for v in summary["variants"] if v["model"] != "base"]
     kind = manifest.get("command", "run")
-    return ReportData(
-        folder, kind, manifest, base, [Group(label, own)], summary.get("judge", {}), summary.get("reference", {})
-    )
+    judge, reference, rounds = summary.get("judge", {}), summary.get("reference", {}), summary.get("rounds", [])
+    return ReportData(folder, kind, manifest, base, [Group(label, own)], judge, reference, rounds)
 
 
 def _compare(folder: Path) -> ReportData:
