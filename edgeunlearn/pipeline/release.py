@@ -204,6 +204,7 @@ def write_revealed(revealed, folder: Path) -> None:
 
 def _round_line(record: RoundRecord) -> str:
     known = "" if record.forget_known is None else f", forget known {record.forget_known:.0%}"
+    known += "" if record.retain_known is None else f", retain known {record.retain_known:.0%}"
     return (
         f"round {record.round}: {record.revealed} revealed, relevance {record.relevance:.2f}, "
         f"diversity {record.diversity:.2f}{known}" + (f" — stopped: {record.stopped}" if record.stopped else "")
