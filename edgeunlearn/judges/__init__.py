@@ -9,6 +9,7 @@ answer, hypothesis: the model's answer). Adding a judge is one class here and on
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -86,5 +87,8 @@ def check_nli(judge: str, nli_model: str | None) -> None:
         raise UserError(f"--nli-model is only used by judge 'nli', not {judge!r}: add --judge nli")
 
 
+@functools.lru_cache(maxsize=4)
 def make_judge(name: str, nli_model: str | None = None):
+    """One judge per (name, folder) for the whole process: the encoder and NLI weights load once (validation,
+    the base check and the unlearned check share them) and the embedding memo carries over."""
     return JUDGES.get(name)(nli_model)

@@ -21,7 +21,7 @@ BATCH = 32
 
 class NLIClassifier:
     def __init__(self, folder: Path):
-        self.bert = load_bert_folder(Path(folder), "NLI model", HINT)
+        self.bert = load_bert_folder(Path(folder).expanduser(), "NLI model", HINT)
         labels = {int(i): str(name).lower() for i, name in self.bert.config.get("id2label", {}).items()}
         self.contradiction = next((i for i, name in labels.items() if name.startswith("contradict")), None)
         missing = [k for k in ("pooler.dense.weight", "classifier.weight") if k not in self.bert.weights]

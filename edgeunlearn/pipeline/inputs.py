@@ -79,15 +79,12 @@ def load_reference(spec: str | None) -> ModelSource | None:
 
 
 def check_judge(check: CheckConfig) -> None:
-    """Unknown judge, or an NLI folder missing or unreadable: refused before any slow work."""
-    from edgeunlearn.judges import JUDGES, check_nli
+    """Unknown judge, or an NLI folder missing or unreadable: refused before any slow work (the judge built
+    here is the one the checks use later: `make_judge` keeps it)."""
+    from edgeunlearn.judges import check_nli, make_judge
 
-    JUDGES.get(check.judge)
     check_nli(check.judge, check.nli_model)
-    if check.nli_model:
-        from edgeunlearn.judges.nli import NLIClassifier
-
-        NLIClassifier(Path(check.nli_model).expanduser())
+    make_judge(check.judge, check.nli_model)
 
 
 def quant_plan(cfg: RunConfig, source_type: str | None) -> tuple[list[str], list[int]]:

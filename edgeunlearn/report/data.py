@@ -51,9 +51,13 @@ def _read(path: Path) -> dict:
         raise UserError(f"{path} is unreadable ({exc}): re-run the command that wrote it") from exc
 
 
+def _manifest(folder: Path) -> dict:
+    return _read(folder / "manifest.json") if (folder / "manifest.json").exists() else {}
+
+
 def _single(folder: Path) -> ReportData:
     summary = _read(folder / "results.json")
-    manifest = _read(folder / "manifest.json") if (folder / "manifest.json").exists() else {}
+    manifest = _manifest(folder)
     label = summary.get("label") or summary.get("training", {}).get("method") or "checked model"
     base = [v for v in summary["variants"] if v["model"] == "base"]
     own = [v for v in summary["variants"] if v["model"] != "base"]
@@ -64,7 +68,7 @@ def _single(folder: Path) -> ReportData:
 
 def _compare(folder: Path) -> ReportData:
     comparison = _read(folder / "compare.json")
-    manifest = _read(folder / "manifest.json") if (folder / "manifest.json").exists() else {}
+    manifest = _manifest(folder)
     groups, base = [], []
     for row in comparison["methods"]:
         summary = _read(folder / row["label"] / "results.json")
