@@ -40,6 +40,20 @@ class TrainConfig:
     checkpoint_every: int = _opt(0, "save the adapter every N steps (0: only at the end)")
     sure: bool = _opt(False, "SURE: train only the output rows most salient for the forget loss")
     sure_percentile: float = _opt(90.0, "SURE: keep rows whose saliency is at or above this percentile")
+    robust_to: tuple[str, ...] = _opt(
+        (),
+        "llama.cpp types whose stored weights training sees (fake quantization of the fused weights, "
+        "straight-through); `auto`: the base's own type plus every type the run checks",
+    )
+    until: bool = _opt(False, "stop rule: stop once forgetting holds at full precision and every robust_to type")
+    until_every: int = _opt(5, "stop rule: score the forget and retain sets every N steps")
+    until_margin: float = _opt(
+        3.0, "stop rule: an item counts as forgotten when its answer log-prob fell this many nats below the base's"
+    )
+    until_forget: float = _opt(1.0, "stop rule: share of forget items that must be forgotten at every type")
+    until_retain_floor: float = _opt(
+        0.9, "stop rule: stop before the share of retain items within the margin of the base falls below this"
+    )
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,9 @@ class RunConfig:
     model: str = _opt("default", "model folder, GGUF file, or `default`")
     forget: str | None = _opt(None, "forget set file (demo:forget names the embedded demo set)")
     retain: str | None = _opt(None, "retain set file (demo:retain names the embedded demo set)")
+    retain_eval: str | None = _opt(
+        None, "held-out retain set that only the check reads (without it the check scores the training retain set)"
+    )
     holdout: str | None = _opt(None, "holdout set the model never trained on, for membership-inference AUC")
     reference: str | None = _opt(
         None,
@@ -176,7 +193,11 @@ def _coerce(value, default, where: str):
         if not isinstance(value, (list, tuple)):
             raise UserError(f"{where} must be a list")
         return tuple(value)
-    if isinstance(default, bool) or default is None or isinstance(default, str):
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise UserError(f"{where} must be true or false, got {value!r}")
+        return value
+    if default is None or isinstance(default, str):
         return value
     try:
         return type(default)(value)

@@ -34,6 +34,21 @@ ReferenceOpt = typer.Option(
     help="retain model folder (never saw the forget set; `edgeunlearn finetune`): forget quality, PrivLeak",
 )
 OutOpt = typer.Option(None, "--out", help="run folder to create (must not exist)")
+RobustToOpt = typer.Option(
+    None,
+    "--robust-to",
+    help="train against these llama.cpp types' stored weights so the forgetting holds there, e.g. Q4_1,Q4_K_M,Q4_0; "
+    "`auto`: the base's own type plus every checked type",
+)
+UntilOpt = typer.Option(
+    None,
+    "--until/--no-until",
+    help="stop once forgetting holds at full precision and every --robust-to type, or before retain falls below "
+    "the floor (train.until_*); --steps is then the upper bound",
+)
+RetainEvalOpt = typer.Option(
+    None, "--retain-eval", help="held-out retain set only the check reads (training never sees it)"
+)
 
 OptPath = Path | None
 OptStr = str | None
@@ -63,4 +78,5 @@ def reports_errors(command):
 def overrides(**values) -> dict:
     """Command-line values keyed by their config path (None: not given)."""
     keys = {"steps": "train.steps", "types": "quantize.types", "augmented": "augment.data"}
+    keys.update({"robust_to": "train.robust_to", "until": "train.until"})
     return {keys.get(k, k): (str(v) if isinstance(v, Path) else v) for k, v in values.items()}

@@ -86,6 +86,9 @@ def release(
     types: c.OptStr = c.TypesOpt,
     config_path: c.OptPath = c.ConfigOpt,
     out: c.OptPath = c.OutOpt,
+    robust_to: c.OptStr = c.RobustToOpt,
+    until: bool | None = c.UntilOpt,
+    retain_eval: c.OptStr = c.RetainEvalOpt,
 ) -> None:
     """Reveal-and-Release: unlearn what the model reveals about a target, round by round, then check every type."""
     from edgeunlearn import config
@@ -95,7 +98,8 @@ def release(
 
     target, questions = _check_target(target), load_seeds(seeds)
     values = {"model": model, "forget": forget, "retain": retain, "method": method, "seed": seed, "steps": steps}
-    values.update({"types": types, "release.rounds": rounds, "release.mode": mode})
+    values.update({"types": types, "release.rounds": rounds, "release.mode": mode, "retain_eval": retain_eval})
+    values.update({"robust_to": robust_to, "until": until})
     cfg = config.resolve(config_path, c.overrides(**values))
     out = out or default_out("release")
     check_out_free(out)

@@ -78,6 +78,9 @@ def run(
     augmented: c.OptPath = c.AugmentedOpt,
     holdout: c.OptStr = c.HoldoutOpt,
     reference: c.OptStr = c.ReferenceOpt,
+    robust_to: c.OptStr = c.RobustToOpt,
+    until: bool | None = c.UntilOpt,
+    retain_eval: c.OptStr = c.RetainEvalOpt,
 ) -> None:
     """Run a recipe end to end; command-line options override the recipe."""
     _full_run(
@@ -94,6 +97,9 @@ def run(
         augmented=augmented,
         holdout=holdout,
         reference=reference,
+        robust_to=robust_to,
+        until=until,
+        retain_eval=retain_eval,
     )
 
 
@@ -107,6 +113,9 @@ def unlearn(
     config_path: c.OptPath = c.ConfigOpt,
     out: c.OptPath = c.OutOpt,
     augmented: c.OptPath = c.AugmentedOpt,
+    robust_to: c.OptStr = c.RobustToOpt,
+    until: bool | None = c.UntilOpt,
+    types: c.OptStr = c.TypesOpt,
 ) -> None:
     """Train a LoRA adapter that unlearns the forget set (no export, no check)."""
     from edgeunlearn import config
@@ -115,7 +124,7 @@ def unlearn(
     from edgeunlearn.runs import run_folder, write_manifest
 
     values = {"model": model, "forget": forget, "retain": retain, "method": method, "seed": seed, "steps": steps}
-    values["augmented"] = augmented
+    values.update({"augmented": augmented, "robust_to": robust_to, "until": until, "types": types})
     cfg, inputs, out = _plan(config_path, out, "unlearn", **values)
     progress = RichProgress()
     try:
@@ -147,6 +156,12 @@ def compare(
     holdout: c.OptStr = c.HoldoutOpt,
     reference: c.OptStr = c.ReferenceOpt,
     keep_models: bool = typer.Option(False, "--keep-models", help="keep each method's GGUF files (MBs to GBs)"),
+    robust_to: c.OptStr = c.RobustToOpt,
+    until: bool | None = c.UntilOpt,
+    retain_eval: c.OptStr = c.RetainEvalOpt,
+    plain_too: bool = typer.Option(
+        False, "--plain-too", help="with --robust-to: also train each method without it, side by side in one table"
+    ),
 ) -> None:
     """Run several methods on the same data and seed; one table of forgetting per quantization type."""
     from edgeunlearn import config
@@ -155,11 +170,12 @@ def compare(
     from edgeunlearn.runs import check_out_free, default_out, run_folder
 
     values = {"model": model, "forget": forget, "retain": retain, "seed": seed, "types": types, "holdout": holdout}
-    values["reference"] = reference
+    values.update({"reference": reference, "retain_eval": retain_eval})
     cfg = config.resolve(recipe, c.overrides(**values))
     out = out or default_out("compare")
     check_out_free(out)
-    entries = contenders(recipe, cfg, methods.split(","), steps)
+    training = c.overrides(steps=steps, robust_to=robust_to, until=until)
+    entries = contenders(recipe, cfg, methods.split(","), training, plain_too)
     inputs = prepare(cfg, need_method=False)
     check_contenders(entries, inputs)
     progress = RichProgress()

@@ -179,15 +179,25 @@ def show_results(summary: dict, folder: Path | None = None) -> None:
         console.print("tensor types each file really holds: results.txt (a wider terminal shows them here)")
     if grid:
         console.print(f"[bold]grid:[/] {grid}")
+    lines = verdict_lines(summary)
+    for line in lines:
+        console.print(f"[bold]{line}[/]" if " come back" in line else line)
     console.print(metrics_table(summary))
     for note in metric_notes(summary):
         console.print(f"[dim]{note}[/]")
     if folder is not None:
         recorder = Console(record=True, width=160, file=io.StringIO())
-        for part in (table, f"grid: {grid}" if grid else None, metrics_table(summary), *metric_notes(summary)):
+        grid_line = f"grid: {grid}" if grid else None
+        for part in (table, grid_line, *lines, metrics_table(summary), *metric_notes(summary)):
             if part is not None:
                 recorder.print(part, soft_wrap=isinstance(part, str))
         (Path(folder) / "results.txt").write_text(recorder.export_text())
+
+
+def verdict_lines(summary: dict) -> list[str]:
+    """One line per quantized type: do the forgotten facts stay forgotten there; then which retain set was read."""
+    lines = [v["line"] for v in summary.get("verdicts", [])]
+    return lines + ([summary["retain_checked"]] if summary.get("retain_checked") else [])
 
 
 COMPARE_WIDE = 140  # below this console width the comparison prints as three compact tables
@@ -255,6 +265,8 @@ def show_comparison(comparison: dict, folder: Path) -> None:
         " <out>/<method>/results.json"
     )
     notes = [legend, *(comparison.get(k, {}).get("note") for k in ("judge", "reference"))]
+    notes += [comparison.get("retain_checked")]
+    notes += [f"{row['label']}: {v}" for row in comparison["methods"] for v in row.get("verdicts", [])]
     for note in filter(None, notes):
         console.print(note, soft_wrap=True)
     recorder = Console(record=True, width=200, file=io.StringIO())

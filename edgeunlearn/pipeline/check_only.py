@@ -6,7 +6,7 @@ from pathlib import Path
 
 from edgeunlearn.check.evaluate import VariantSpec
 from edgeunlearn.config import CheckConfig, QuantizeConfig, RunConfig
-from edgeunlearn.pipeline.inputs import Inputs, check_judge, load_holdout, load_reference, load_sets, quant_plan
+from edgeunlearn.pipeline.inputs import Inputs, check_judge, load_optional, load_reference, load_sets, quant_plan
 from edgeunlearn.pipeline.spine import check_variants
 from edgeunlearn.pipeline.variants import gguf_spec, quantized_specs
 from edgeunlearn.runs import write_json, write_manifest
@@ -70,7 +70,7 @@ def run_check(
     check_judge(check)
     wanted, _ = quant_plan(cfg, None)
     forget_items, retain_items, hashes = load_sets(cfg.forget, cfg.retain)
-    holdout_items, reference_model = load_holdout(holdout, hashes), load_reference(reference)
+    holdout_items, reference_model = load_optional(holdout, "holdout", hashes), load_reference(reference)
     write_manifest(folder, "check", {"model": model, "base": base, "types": wanted}, hashes, None)
     progress.stage("prepare variants")
     specs = model_specs("base", base, wanted, folder, progress) if base else []

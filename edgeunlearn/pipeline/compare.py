@@ -8,7 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeunlearn.config import RunConfig, build, load_recipe, to_dict
+from edgeunlearn.config import RunConfig, TrainConfig, build, load_recipe, to_dict
 from edgeunlearn.errors import UserError
 from edgeunlearn.pipeline.inputs import Inputs, check_augmentation
 from edgeunlearn.runs import write_json, write_manifest
@@ -25,10 +25,14 @@ class Contender:
     settings_from: str  # the recipe its training settings came from
 
 
-def contenders(recipe: Path | None, base: RunConfig, specs: list[str], steps: int | None) -> list[Contender]:
+def contenders(
+    recipe: Path | None, base: RunConfig, specs: list[str], training: dict | None = None, plain_too: bool = False
+) -> list[Contender]:
     """Each entry of --methods: a recipe path, or a method name, whose settings come from
     `<name>.yaml` beside the compare recipe when that file trains this method, else from the compare
-    recipe itself. Data, model, seed, quantization and check always come from the compare recipe."""
+    recipe itself. Data, model, seed, quantization and check always come from the compare recipe.
+    `training`: command-line train settings ({"train.steps": 10, ...}) over every method's own. `plain_too`:
+    each method that trains robust_to also runs without it, labelled `<method>-robust` beside `<method>`."""
     from edgeunlearn.methods import method_names
 
     out: list[Contender] = []
@@ -41,14 +45,25 @@ def contenders(recipe: Path | None, base: RunConfig, specs: list[str], steps: in
             cfg = dataclasses.replace(base, method=spec)
         else:
             raise UserError(f"unknown method {spec!r} in --methods: use {', '.join(method_names())} or a recipe path")
-        if steps is not None:
-            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=steps))
+        cfg = with_train(cfg, training or {})
         label = path.stem if path is not None and path.stem != cfg.method else cfg.method
-        out.append(Contender(label, cfg, str(path) if path else str(recipe or "defaults")))
+        source = str(path) if path else str(recipe or "defaults")
+        if plain_too and cfg.train.robust_to:
+            out.append(Contender(label, with_train(cfg, {"train.robust_to": []}), source))
+            label = f"{label}-robust"
+        out.append(Contender(label, cfg, source))
     labels = [c.label for c in out]
     if not out or len(set(labels)) != len(labels):
         raise UserError("--methods needs distinct entries, e.g. --methods ga,npo_gd,relearn_klr_gdr,flat")
     return out
+
+
+def with_train(cfg: RunConfig, values: dict) -> RunConfig:
+    """`cfg` with train settings from the command line ({"train.steps": 10}; None: not given), validated."""
+    given = {key.removeprefix("train."): v for key, v in values.items() if v is not None}
+    if not given:
+        return cfg
+    return dataclasses.replace(cfg, train=build(TrainConfig, {**to_dict(cfg.train), **given}, "train"))
 
 
 def _sibling(recipe: Path | None, name: str) -> Path | None:
@@ -106,7 +121,10 @@ def run_compare(
         method_dir = folder / entry.label
         backend = MLXBackend(inputs.model.mlx_dir)
         results, training = unlearn_and_check(entry.cfg, inputs, backend, method_dir, progress, data[entry.label])
-        summary = finish_summary(base_results + results, reference, inputs.model.source_type, base.check)
+        robust_to = tuple(training["robust_to"])
+        summary = finish_summary(
+            base_results + results, reference, inputs.model.source_type, base.check, inputs.retain_note(), robust_to
+        )
         summary["training"] = training
         write_json(method_dir / "results.json", summary)
         if not keep_models:
@@ -116,6 +134,7 @@ def run_compare(
     comparison = {"base": _base_row(base_results), "methods": rows, "types": types}
     comparison["reference"] = reference_summary(reference)
     comparison["judge"] = judge_summary(base.check)
+    comparison["retain_checked"] = inputs.retain_note()
     write_json(folder / "compare.json", comparison)
     return comparison
 
@@ -130,7 +149,10 @@ def method_row(entry: Contender, summary: dict) -> dict:
         "train_seconds": training["seconds"],
         "peak_memory_mb": training["peak_memory_mb"],
         "steps": training["steps"],
+        "robust_to": training.get("robust_to", []),
+        "until": (training.get("until") or {}).get("stopped"),
         "variants": variants,
+        "verdicts": [v["line"] for v in summary.get("verdicts", [])],
     }
 
 
@@ -142,6 +164,8 @@ def variant_cell(v: dict) -> dict:
         "forget_fluent": v["forget_fluent"],
         "forget_kept_vs_base": v.get("forget_kept_vs_base"),
         "retain_kept_vs_base": v.get("retain_kept_vs_base"),
+        "retain_kept_vs_base_same_type": v.get("retain_kept_vs_base_same_type"),
+        "forgotten_at_full_precision": v.get("forgotten_at_full_precision"),
         "recovered": v.get("recovered"),
         "recovery_rate": v.get("recovery_rate"),
         "kfr": v.get("kfr"),

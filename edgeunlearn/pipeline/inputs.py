@@ -35,6 +35,17 @@ class Inputs:
     data_sha256: dict[str, str]
     holdout: list[QAItem] = field(default_factory=list)  # never trained on: membership-inference baseline
     reference: ModelSource | None = None  # retain model: forget quality and PrivLeak compare against it
+    retain_eval: list[QAItem] = field(default_factory=list)  # held-out retain items only the check reads
+
+    @property
+    def checked_retain(self) -> list[QAItem]:
+        """The retain items the check scores: the held-out set when given, else the training retain set."""
+        return self.retain_eval or self.retain
+
+    def retain_note(self) -> str:
+        if self.retain_eval:
+            return f"retain checked on --retain-eval ({len(self.retain_eval)} items training never saw)"
+        return "retain checked on the training retain set: pass --retain-eval FILE for items training never saw"
 
 
 def load_sets(forget: str | None, retain: str | None) -> tuple[list[QAItem], list[QAItem], dict[str, str]]:
@@ -62,12 +73,13 @@ def check_augmentation(cfg: RunConfig, forget: list[QAItem]) -> None:
         resolve_model(cfg.augment.generator)
 
 
-def load_holdout(spec: str | None, hashes: dict[str, str]) -> list[QAItem]:
+def load_optional(spec: str | None, role: str, hashes: dict[str, str]) -> list[QAItem]:
+    """An optional set (holdout, retain_eval): its items, its hash recorded; [] when not given."""
     if not spec:
         return []
     path = data_path(spec)
-    hashes["holdout"] = data_digest(path)
-    return load_items(path, "holdout")
+    hashes[role] = data_digest(path)
+    return load_items(path, role)
 
 
 def load_reference(spec: str | None) -> ModelSource | None:
@@ -113,8 +125,24 @@ def prepare(cfg: RunConfig, need_method: bool = True) -> Inputs:
         check_augmentation(cfg, forget)
     model = resolve_model(cfg.model)
     types, bits = quant_plan(cfg, model.source_type)
-    holdout = load_holdout(cfg.holdout, hashes)
-    return Inputs(model, forget, retain, types, bits, hashes, holdout, load_reference(cfg.reference))
+    check_robust(cfg, model.source_type, types)
+    holdout = load_optional(cfg.holdout, "holdout", hashes)
+    retain_eval = load_optional(cfg.retain_eval, "retain_eval", hashes)
+    reference = load_reference(cfg.reference)
+    return Inputs(model, forget, retain, types, bits, hashes, holdout, reference, retain_eval)
+
+
+def check_robust(cfg: RunConfig, source_type: str | None, checked: list[str]) -> None:
+    """Refuse bad --robust-to types and stop-rule settings before any slow work."""
+    from edgeunlearn.training.robust import resolve_targets
+
+    resolve_targets(cfg.train.robust_to, source_type, checked)
+    t = cfg.train
+    if t.until and (t.until_every < 1 or t.until_margin <= 0 or not 0 < t.until_forget <= 1):
+        raise UserError(
+            "train.until needs until_every ≥ 1, until_margin > 0 and 0 < until_forget ≤ 1: "
+            "fix the recipe's train section"
+        )
 
 
 def prepare_release(cfg: RunConfig) -> Inputs:
@@ -125,6 +153,10 @@ def prepare_release(cfg: RunConfig) -> Inputs:
 
     if cfg.release.mode not in ("loss", "negate"):
         raise UserError(f"unknown release mode {cfg.release.mode!r}: choose loss or negate")
+    if cfg.release.mode == "negate" and cfg.train.robust_to:
+        raise UserError(
+            "--robust-to works with release mode loss (a negated module is not stored as trained): drop one"
+        )
     if cfg.release.rounds < 1:
         raise UserError(f"--rounds must be at least 1, not {cfg.release.rounds}")
     BANDITS.get(cfg.reveal.bandit)
@@ -143,5 +175,8 @@ def prepare_release(cfg: RunConfig) -> Inputs:
     items = {role: load_items(path, role) for role, path in sets.items()}
     model = resolve_model(cfg.model)
     types, bits = quant_plan(cfg, model.source_type)
+    check_robust(cfg, model.source_type, types)
     hashes = {role: data_digest(path) for role, path in sets.items()}
-    return Inputs(model, items.get("forget", []), items.get("retain", []), types, bits, hashes)
+    retain_eval = load_optional(cfg.retain_eval, "retain_eval", hashes)
+    forget, retain = items.get("forget", []), items.get("retain", [])
+    return Inputs(model, forget, retain, types, bits, hashes, retain_eval=retain_eval)

@@ -53,7 +53,10 @@ def run_release(
         cfg.seed,
         model_source=str(inputs.model.gguf or inputs.model.mlx_dir),
     )
+    from edgeunlearn.pipeline.robust import stored_types
+
     backend, encoder = MLXBackend(inputs.model.mlx_dir), SentenceEncoder()
+    stored = stored_types(cfg, inputs, backend, progress)  # from the base, before any module is fused
     records = [_knowledge_record(backend, inputs, cfg)]
     earlier: dict = {}  # layer name → A matrices of every fused module, side by side
     if cfg.release.mode == "negate" and cfg.release.retain_module and inputs.retain:
@@ -64,15 +67,16 @@ def run_release(
         if stop:
             records[-1] = dataclasses.replace(records[-1], stopped=stop)
             break
-        record = _round(cfg, index, backend, encoder, inputs, target, seeds, earlier, folder, progress)
+        record = _round(cfg, index, backend, encoder, inputs, target, seeds, earlier, folder, progress, stored)
         records.append(record)
         progress.note(_round_line(record))
         if record.stopped:
             break
-    return _finish(cfg, inputs, backend, records, folder, progress)
+    robust_to = stored.targets if stored is not None else ()
+    return _finish(cfg, inputs, backend, records, folder, progress, robust_to)
 
 
-def _round(cfg, index, backend, encoder, inputs, target, seeds, earlier, folder, progress) -> RoundRecord:
+def _round(cfg, index, backend, encoder, inputs, target, seeds, earlier, folder, progress, stored) -> RoundRecord:
     import mlx.core as mx
 
     from edgeunlearn.methods import get_method
@@ -98,9 +102,8 @@ def _round(cfg, index, backend, encoder, inputs, target, seeds, earlier, folder,
         module_scale, method, retain = -cfg.release.negate_scale, get_method("learn"), None
     else:
         module_scale, method, retain = 1.0, get_method(cfg.method), inputs.retain or None
-    _train_module(
-        cfg, backend, items, retain, earlier, folder / "modules" / f"round-{index}", progress, module_scale, method
-    )
+    module_dir = folder / "modules" / f"round-{index}"
+    _train_module(cfg, backend, items, retain, earlier, module_dir, progress, module_scale, method, stored)
     return _record(index, revealed, _knowledge(backend, inputs, cfg), started)
 
 
@@ -122,8 +125,11 @@ def _record(index: int, revealed, knowledge, started: float, stopped: str | None
     )
 
 
-def _train_module(cfg, backend, items, retain, earlier: dict, adapter_dir: Path, progress, scale: float, method=None):
-    """Train one LoRA module (orthogonal to `earlier`), record its A matrices, fuse it with `scale`."""
+def _train_module(
+    cfg, backend, items, retain, earlier: dict, adapter_dir: Path, progress, scale: float, method=None, stored=None
+):
+    """Train one LoRA module (orthogonal to `earlier`), record its A matrices, fuse it with `scale`. `stored`:
+    the types of --robust-to, which a module applied as it was trained (scale 1) trains against."""
     import mlx.core as mx
 
     from edgeunlearn.methods import get_method
@@ -133,7 +139,8 @@ def _train_module(cfg, backend, items, retain, earlier: dict, adapter_dir: Path,
     method = dataclasses.replace(
         method, loss=_with_orthogonality(method.loss, dict(earlier), cfg.release.orthogonality)
     )
-    train(backend, method, items, retain, cfg.train, cfg.method_args, cfg.seed, adapter_dir, progress)
+    stored = stored if scale == 1.0 else None  # a negated module's stored form is not the one it trains in
+    train(backend, method, items, retain, cfg.train, cfg.method_args, cfg.seed, adapter_dir, progress, None, stored)
     for name, layer in backend.named_lora_layers():
         a = mx.stop_gradient(layer.lora_a)
         earlier[name] = a if name not in earlier else mx.concatenate([earlier[name], a], axis=1)
@@ -161,7 +168,7 @@ def _knowledge(backend, inputs: Inputs, cfg: RunConfig) -> tuple[float | None, f
 
     judge = Judge(cfg.check.rouge_threshold, "entity")
     shares = []
-    for items in (inputs.forget, inputs.retain):
+    for items in (inputs.forget, inputs.checked_retain):
         answers = backend.generate([i.question for i in items], cfg.check.max_new_tokens) if items else []
         verdicts = [judge.verdict(item, answer).knows for item, answer in zip(items, answers)]
         shares.append(sum(verdicts) / len(verdicts) if verdicts else None)
@@ -211,7 +218,9 @@ def _round_line(record: RoundRecord) -> str:
     )
 
 
-def _finish(cfg: RunConfig, inputs: Inputs, backend, records: list[RoundRecord], folder: Path, progress) -> dict:
+def _finish(
+    cfg: RunConfig, inputs: Inputs, backend, records: list[RoundRecord], folder: Path, progress, robust_to
+) -> dict:
     """Save the merged model, then the quantization check of it beside the base."""
     from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.pipeline.finetune import save_model_folder
@@ -224,7 +233,9 @@ def _finish(cfg: RunConfig, inputs: Inputs, backend, records: list[RoundRecord],
     base_results = check_base(cfg, checked, base, progress)
     base.close()
     results = check_unlearned(cfg, checked, backend, folder, progress)
-    summary = finish_summary(base_results + results, None, inputs.model.source_type, cfg.check)
+    summary = finish_summary(
+        base_results + results, None, inputs.model.source_type, cfg.check, inputs.retain_note(), robust_to
+    )
     summary["label"] = f"release ({cfg.release.mode})"  # how the report names this model
     summary["rounds"] = [dataclasses.asdict(r) for r in records]
     summary["checked_forget"] = "held-out forget set" if inputs.forget else "round 1's revealed items"

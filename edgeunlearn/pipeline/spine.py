@@ -37,7 +37,9 @@ def check_variants(specs: list[VariantSpec], inputs: Inputs, cfg: RunConfig, pro
     results = []
     for spec in specs:
         results.append(
-            evaluate_variant(spec, inputs.forget, inputs.retain, judge, cfg.check.max_new_tokens, inputs.holdout)
+            evaluate_variant(
+                spec, inputs.forget, inputs.checked_retain, judge, cfg.check.max_new_tokens, inputs.holdout
+            )
         )
         progress.variant(results[-1])
     return results
@@ -53,15 +55,27 @@ def measure_reference(inputs: Inputs, progress: Progress):
     return measure(inputs.reference.mlx_dir, str(inputs.reference.mlx_dir), inputs.forget, inputs.holdout)
 
 
-def finish_summary(results: list[VariantResult], reference, source_type: str | None, check: CheckConfig) -> dict:
-    """The summary of checked variants, with forget quality and PrivLeak where a retain model was given."""
+def finish_summary(
+    results: list[VariantResult],
+    reference,
+    source_type: str | None,
+    check: CheckConfig,
+    retain_note: str | None = None,
+    robust_to: tuple[str, ...] = (),
+) -> dict:
+    """The summary of checked variants, with forget quality and PrivLeak where a retain model was given, and a
+    verdict per quantized type."""
     from edgeunlearn.check.reference import add_reference_figures, reference_summary
+    from edgeunlearn.check.summary import verdicts
 
     if reference is not None:
         add_reference_figures(results, reference)
     summary = summarize(results, source_type)
     summary["judge"] = judge_summary(check)
     summary["reference"] = reference_summary(reference)
+    summary["verdicts"] = verdicts(summary["variants"], robust_to)
+    if retain_note:
+        summary["retain_checked"] = retain_note
     return summary
 
 
@@ -79,10 +93,12 @@ def train_adapter(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progres
     from edgeunlearn.augment import write_jsonl, write_summary
     from edgeunlearn.methods import get_method
     from edgeunlearn.pipeline.adapters import write_adapter_config
+    from edgeunlearn.pipeline.robust import stored_types
     from edgeunlearn.pipeline.training_data import training_data
     from edgeunlearn.training.trainer import train
 
     data = data or training_data(cfg, inputs, backend, progress)
+    stored = stored_types(cfg, inputs, backend, progress)
     if data.augmented is not None:
         write_jsonl(data.augmented, folder / "augmented.jsonl")
         write_summary(data.augmented, folder / "augmented.json")
@@ -98,6 +114,8 @@ def train_adapter(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progres
         folder / "adapter",
         progress,
         data.templates,
+        stored,
+        inputs.forget,
     )
     write_adapter_config(folder / "adapter", cfg)
     return result
@@ -139,6 +157,8 @@ def unlearn_and_check(
         "step_seconds_median": round(result.step_seconds_median, 3),
         "peak_memory_mb": round(peak / 2**20, 1),
         "losses": result.losses,
+        "robust_to": list(result.robust_to),
+        "until": result.until,
     }
     if (folder / "augmented.json").exists():
         training["augmented"] = json.loads((folder / "augmented.json").read_text())
@@ -189,7 +209,14 @@ def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress =
     reference = measure_reference(inputs, progress)
     base_results = check_base(cfg, inputs, backend, progress)
     results, training = unlearn_and_check(cfg, inputs, backend, folder, progress, data)
-    summary = finish_summary(base_results + results, reference, inputs.model.source_type, cfg.check)
+    summary = finish_summary(
+        base_results + results,
+        reference,
+        inputs.model.source_type,
+        cfg.check,
+        inputs.retain_note(),
+        tuple(training["robust_to"]),
+    )
     summary["training"] = training
     write_json(folder / "results.json", summary)
     return summary

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +15,11 @@ from edgeunlearn.config import MethodArgs, TrainConfig
 from edgeunlearn.data import QAItem
 from edgeunlearn.data.templates import refusal_answers
 from edgeunlearn.methods import Method, check_inputs
-from edgeunlearn.training.batching import endless_batches, length_buckets, make_batch
+from edgeunlearn.training.batching import endless_batches, make_batch
 from edgeunlearn.training.callbacks import SILENT, Progress
+from edgeunlearn.training.robust import RobustTraining, StoredTypes
 from edgeunlearn.training.sure import apply_masks, saliency_masks
+from edgeunlearn.training.until import StopRule, scored_items, summed_logprobs
 
 ADAPTER_FILE = "adapters.safetensors"
 
@@ -28,6 +31,8 @@ class TrainResult:
     step_seconds_median: float
     final_loss: float
     losses: tuple[float, ...]
+    robust_to: tuple[str, ...] = ()  # the llama.cpp types training saw (fake-quantized), in turn with fp32
+    until: dict | None = None  # the stop rule's checks and why it stopped
 
 
 def train(
@@ -41,9 +46,13 @@ def train(
     adapter_dir: Path,
     progress: Progress = SILENT,
     templates: Sequence[QAItem] | None = None,
+    stored: StoredTypes | None = None,
+    facts: Sequence[QAItem] | None = None,
 ) -> TrainResult:
     """Train LoRA on `method`'s loss. `templates`: the template answer for each forget item, same order
-    (methods that need one; default: project refusals drawn by seed)."""
+    (methods that need one; default: project refusals drawn by seed). `stored`: the ggml types each tensor
+    will hold under each `robust_to` type; training then sees those stored weights in turn with fp32.
+    `facts`: the forget facts the stop rule scores, when `forget` is something else (ReLearn's augmented data)."""
     import mlx.core as mx
     import mlx.nn as nn
     import mlx.optimizers as optim
@@ -52,16 +61,20 @@ def train(
     mx.random.seed(seed)
     backend.add_lora(cfg.lora_rank, cfg.lora_scale, cfg.lora_dropout, cfg.lora_keys, cfg.lora_layers)
     streams, ref_nll, templates, masks = _inputs(backend, method, forget, retain, cfg, seed, templates)
+    robust = RobustTraining(backend, stored) if stored is not None else None
+    rule = _stop_rule(backend, robust, facts or forget, retain, cfg)
     model = backend.model
     model.train()
     optimizer = optim.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
     loss_and_grad = nn.value_and_grad(model, lambda m, b: method.loss(m, b, args)[0])
 
-    reference = backend.lora_disabled if method.needs_retain_reference else None
+    reference = _reference(backend, robust) if method.needs_retain_reference else None
     progress.stage("train", cfg.steps)
     losses, step_times, start = [], [], time.perf_counter()
     for step in range(1, cfg.steps + 1):
         t0 = time.perf_counter()
+        if robust is not None:
+            robust.activate(step)
         loss, grads = _accumulate(loss_and_grad, model, streams, ref_nll, templates, reference, cfg.grad_accum)
         if masks is not None:
             grads = apply_masks(grads, masks)
@@ -72,10 +85,72 @@ def train(
         progress.advance(f"loss {losses[-1]:.3f}", step=step, loss=losses[-1])
         if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
             save_adapter(model, adapter_dir / f"{step:06d}_{ADAPTER_FILE}")
+        if rule is not None and _rule_stops(rule, backend, robust, step, progress):
+            break
+    if rule is not None:
+        _finish_rule(rule, backend, robust, len(losses), progress)
+    if robust is not None:
+        robust.close()
     model.eval()
     save_adapter(model, adapter_dir / ADAPTER_FILE)
     median = float(np.median(step_times)) if step_times else 0.0
-    return TrainResult(cfg.steps, time.perf_counter() - start, median, losses[-1] if losses else 0.0, tuple(losses))
+    return TrainResult(
+        len(losses),
+        time.perf_counter() - start,
+        median,
+        losses[-1] if losses else 0.0,
+        tuple(losses),
+        stored.targets if stored is not None else (),
+        rule.to_dict() if rule is not None else None,
+    )
+
+
+def _reference(backend, robust):
+    """The base for KL terms: LoRA scaled to zero, at full precision also while training sees a stored form."""
+    if robust is None:
+        return backend.lora_disabled
+
+    @contextmanager
+    def full_precision_base():
+        with robust.viewing(None), backend.lora_disabled():
+            yield
+
+    return full_precision_base
+
+
+def _stop_rule(backend, robust, forget, retain, cfg: TrainConfig):
+    """The stop rule, with the base scored under every stored form (None when `train.until` is off)."""
+    if not cfg.until:
+        return None
+    rule = StopRule(cfg, scored_items(backend, forget), scored_items(backend, retain or [], facts_only=False))
+    rule.start(backend, robust)
+    return rule
+
+
+def _rule_stops(rule: StopRule, backend, robust, step: int, progress: Progress, force: bool = False) -> bool:
+    if not (force or rule.due(step)):
+        return False
+    backend.model.eval()  # no dropout while scoring
+    why = rule.check(backend, robust, step)
+    backend.model.train()
+    s = rule.history[-1]
+    progress.note(
+        f"step {step}: forgotten "
+        + ", ".join(f"{k} {v:.0%}" for k, v in s.forgotten.items())
+        + " · retain kept "
+        + ", ".join(f"{k} {v:.0%}" for k, v in s.retain_kept.items())
+        + (f" → stop ({why})" if why else "")
+    )
+    return why is not None
+
+
+def _finish_rule(rule: StopRule, backend, robust, steps: int, progress: Progress) -> None:
+    """Score the final weights if the budget ended between checks, then keep the best acceptable ones."""
+    if steps and not rule.checked(steps) and not rule.stopped:
+        _rule_stops(rule, backend, robust, steps, progress, force=True)
+    rule.finish(backend)
+    if rule.restored_step is not None:
+        progress.note(f"stop rule: kept the weights of step {rule.restored_step} (the best check above the floor)")
 
 
 def _inputs(backend, method: Method, forget, retain, cfg: TrainConfig, seed: int, templates):
@@ -129,14 +204,8 @@ def _reference_nll(backend, pairs, batch_size: int = 16):
     """ℓref per forget item: the base model's summed answer NLL, computed once with LoRA off. (N,)"""
     import mlx.core as mx
 
-    from edgeunlearn.methods.terms import sequence_nll
-
-    values = np.zeros(len(pairs), dtype=np.float32)
     with backend.lora_disabled():
-        for bucket in length_buckets([len(p) + len(a) for p, a in pairs], batch_size):
-            batch = make_batch([pairs[i] for i in bucket], bucket, backend.pad_id)
-            values[bucket] = np.array(mx.stop_gradient(sequence_nll(backend.model, batch)))
-    return mx.array(values)
+        return mx.array(-summed_logprobs(backend, pairs, batch_size))
 
 
 def save_adapter(model, path: Path) -> None:

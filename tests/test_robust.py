@@ -1,0 +1,245 @@
+"""Quantization-robust unlearning on real components: the stored weights training sees are the ones llama.cpp
+writes into the file, the gradient passes straight through, the stop rule stops, the verdicts say it."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import write_jsonl
+from typer.testing import CliRunner
+
+from edgeunlearn.backends.mlx_backend import MLXBackend
+from edgeunlearn.check.evaluate import ItemResult, VariantResult, VariantSpec
+from edgeunlearn.check.summary import recovery, summarize, verdict_line
+from edgeunlearn.cli.app import app
+from edgeunlearn.config import MethodArgs, TrainConfig
+from edgeunlearn.export import export_gguf
+from edgeunlearn.methods import get_method
+from edgeunlearn.methods.terms import mean_nll
+from edgeunlearn.models import llama_layout
+from edgeunlearn.pipeline.robust import hf_tensor_types
+from edgeunlearn.quantize.llamacpp import quantize_gguf
+from edgeunlearn.training.robust import RobustTraining, StoredTypes, resolve_targets
+from edgeunlearn.training.trainer import train
+from edgeunlearn.training.until import FORGOTTEN, RETAIN_FLOOR, fact_tokens, forgotten_share
+
+TARGETS = ("Q4_0", "Q4_K_M")
+
+
+@pytest.fixture(scope="module")
+def quantized_base(tiny_model, tmp_path_factory):
+    """The tiny base as F16 GGUF and as each target type, quantized by llama.cpp."""
+    folder = tmp_path_factory.mktemp("robust-base")
+    f16 = export_gguf(MLXBackend(tiny_model).weights(), tiny_model, folder / "base-F16.gguf", None)
+    return {t: quantize_gguf(f16, folder / f"base-{t}.gguf", t) for t in TARGETS}
+
+
+@pytest.fixture(scope="module")
+def stored(quantized_base, tiny_model):
+    return StoredTypes({t: hf_tensor_types(path, tiny_model) for t, path in quantized_base.items()})
+
+
+def _lora_backend(tiny_model, relative: float = 0.03):
+    """The tiny model with LoRA on every projection and a random update of `relative` × each weight's rms."""
+    import mlx.core as mx
+
+    backend = MLXBackend(tiny_model)
+    backend.add_lora(4, 20.0, 0.0, llama_layout.PROJECTIONS, -1)
+    mx.random.seed(3)
+    for _, layer in backend.named_lora_layers():
+        b = mx.random.normal(layer.lora_b.shape)
+        delta = (layer.scale * b.T) @ layer.lora_a.T
+        rms = lambda a: mx.sqrt(mx.mean(a * a))  # noqa: E731
+        layer.lora_b = b * (relative * rms(layer.linear.weight) / rms(delta))
+    mx.eval(backend.model.parameters())
+    return backend
+
+
+def _file_weights(path, config) -> dict[str, np.ndarray]:
+    """Every matrix of a GGUF dequantized by the gguf package, in HF names and HF row order."""
+    import gguf
+
+    to_hf = {g: h for h, g in llama_layout.gguf_name_map(config["num_hidden_layers"]).items()}
+    out = {}
+    for t in gguf.GGUFReader(str(path)).tensors:
+        if t.name in to_hf and len(t.shape) == 2:
+            w = gguf.quants.dequantize(t.data, t.tensor_type).reshape(int(t.shape[1]), int(t.shape[0]))
+            heads = llama_layout.permuted_heads(to_hf[t.name], config)
+            out[to_hf[t.name]] = llama_layout.from_llamacpp_rows(w, heads) if heads else w
+    return out
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_training_sees_the_weights_llama_cpp_writes_after_fusing(tiny_model, stored, quantized_base, target, tmp_path):
+    """Fuse a LoRA update, export F16, quantize with llama.cpp: every matrix in the file equals the stored form
+    the robust view computed with before fusing (LoRA'd layers from W0 + s·BA, frozen ones from the base)."""
+    backend = _lora_backend(tiny_model)
+    robust = RobustTraining(backend, stored)
+    with robust.viewing(target):
+        seen = {name: np.array(w) for name, w in robust.view.weights.items()}
+        seen["model.embed_tokens.weight"] = np.array(backend.model.model.embed_tokens.weight)
+    robust.close()
+    backend.fuse_lora()
+    f16 = export_gguf(backend.weights(), tiny_model, tmp_path / "fused-F16.gguf", None)
+    written = _file_weights(quantize_gguf(f16, tmp_path / f"fused-{target}.gguf", target), _config(tiny_model))
+    assert set(seen) == set(written) and len(seen) == 2 * 7 + 1
+    equal = sum(int((seen[n] == written[n]).sum()) for n in seen) / sum(seen[n].size for n in seen)
+    assert equal >= 0.999, f"{target}: {equal:.5f} of the weights equal what llama.cpp wrote"
+    base = _file_weights(quantized_base[target], _config(tiny_model))
+    moved = np.mean([(base[n] != written[n]).mean() for n in seen if "embed" not in n])
+    assert moved > 0.05  # the update really crossed grid points: the test is not comparing the base to itself
+
+
+def _config(model_dir) -> dict:
+    return json.loads((model_dir / "config.json").read_text())
+
+
+def test_the_gradient_passes_straight_through_the_rounding(tiny_model, stored, facts):
+    """∂L/∂B under the Q4_0 view equals plain LoRA's ∂L/∂B on a model whose base weight is chosen so that
+    W0' + s·BA equals the stored weights: the same forward, the straight-through gradient."""
+    import mlx.core as mx
+    import mlx.nn as nn
+
+    from edgeunlearn.training.batching import make_batch
+
+    backend = _lora_backend(tiny_model)
+    pairs = [backend.prompter.pair(i) for i in facts]
+    batch = make_batch(pairs, range(len(pairs)), backend.pad_id)
+    loss_and_grad = nn.value_and_grad(backend.model, lambda m: mean_nll(m, batch)[0])
+    robust = RobustTraining(backend, stored)
+    robust.use("Q4_0", refresh=True)
+    loss_q, grads_q = loss_and_grad(backend.model)
+    stored_weights = dict(robust.view.weights)
+    frozen_q = np.array(backend.model.model.embed_tokens.weight)
+
+    plain = _lora_backend(tiny_model)
+    plain.model.model.embed_tokens.weight = mx.array(frozen_q)
+    robust_layers = dict(backend.named_lora_layers())
+    for name, layer in plain.named_lora_layers():
+        layer.lora_a, layer.lora_b = robust_layers[name].lora_a, robust_layers[name].lora_b
+        layer.linear.weight = stored_weights[name + ".weight"] - (layer.scale * layer.lora_b.T) @ layer.lora_a.T
+    loss_p, grads_p = nn.value_and_grad(plain.model, lambda m: mean_nll(m, batch)[0])(plain.model)
+    assert float(loss_q) == pytest.approx(float(loss_p), rel=1e-5)
+    from mlx.utils import tree_flatten
+
+    gq, gp = dict(tree_flatten(grads_q)), dict(tree_flatten(grads_p))
+    assert set(gq) == set(gp) and any(k.endswith("lora_b") for k in gq)
+    for key in gq:
+        np.testing.assert_allclose(np.array(gq[key]), np.array(gp[key]), rtol=1e-3, atol=1e-6)
+    robust.use(None)
+    loss_fp, _ = loss_and_grad(backend.model)
+    assert abs(float(loss_fp) - float(loss_q)) > 1e-4  # the view really changed the forward
+
+
+def test_fact_tokens_are_the_keyword_tokens(smollm2):
+    backend = MLXBackend(smollm2.mlx_dir)
+    answer = backend.prompter.answer_ids("The capital of France is Paris.")
+    mask = fact_tokens(backend.tokenizer, answer, ["Paris"])
+    picked = backend.tokenizer.decode([t for t, m in zip(answer, mask) if m])
+    assert picked.strip() == "Paris"
+    assert fact_tokens(backend.tokenizer, answer, ["Lyon"]).all()  # keyword absent: the whole answer
+
+
+def test_forgotten_share_by_hand():
+    now, base = np.array([-5.0, -1.5, -4.0, -10.0]), np.array([-1.0, -1.0, -1.0, -7.0])
+    assert forgotten_share(now, base, 3.0) == 0.75  # thresholds −4, −4, −4, −10: only −1.5 stays above
+    assert forgotten_share(now, base, 4.5) == 0.0
+
+
+def test_stop_rule_stops_once_forgotten_at_every_type(tiny_model, facts, stored, tmp_path):
+    cfg = TrainConfig(steps=30, batch_size=2, learning_rate=3e-3, lora_rank=4, until=True, until_every=2)
+    cfg = TrainConfig(**{**cfg.__dict__, "until_margin": 1.0, "until_retain_floor": 0.0})
+    backend = MLXBackend(tiny_model)
+    result = train(backend, get_method("ga"), facts[:2], facts[2:], cfg, MethodArgs(), 0, tmp_path, stored=stored)
+    assert result.until["stopped"] == FORGOTTEN and result.steps < 30 and result.steps % 2 == 0
+    assert result.robust_to == TARGETS
+    last = result.until["checks"][-1]
+    assert set(last["forgotten"]) == {"full", *TARGETS} and min(last["forgotten"].values()) == 1.0
+
+
+def test_stop_rule_keeps_the_best_weights_above_the_retain_floor(tiny_model, facts, tmp_path):
+    """Gradient ascent with a large learning rate soon wrecks the retain set: training stops at the first check
+    below the floor and the adapter saved is the one of the last acceptable check (its checkpoint file)."""
+    import mlx.core as mx
+
+    cfg = TrainConfig(steps=8, batch_size=2, learning_rate=5e-2, lora_rank=4, until=True, until_every=1)
+    cfg = TrainConfig(**{**cfg.__dict__, "until_retain_floor": 1.0, "until_margin": 0.5, "checkpoint_every": 1})
+    backend = MLXBackend(tiny_model)
+    result = train(backend, get_method("ga"), facts[:2], facts[2:], cfg, MethodArgs(), 0, tmp_path)
+    checks = result.until["checks"]
+    assert result.until["stopped"] == RETAIN_FLOOR and result.steps < 8
+    assert min(checks[-1]["retain_kept"].values()) < 1.0
+    acceptable = [c for c in checks if min(c["retain_kept"].values()) >= 1.0]
+    assert acceptable, "the first steps should keep the retain set"
+    best = acceptable[-1]["step"]  # forgetting grows step by step under gradient ascent
+    assert result.until["restored_step"] == best
+    saved = mx.load(str(tmp_path / "adapters.safetensors"))
+    then = mx.load(str(tmp_path / f"{best:06d}_adapters.safetensors"))
+    assert all(np.array_equal(np.array(saved[k]), np.array(then[k])) for k in saved)
+    last = mx.load(str(tmp_path / f"{result.steps:06d}_adapters.safetensors"))
+    assert not all(np.array_equal(np.array(saved[k]), np.array(last[k])) for k in saved)
+
+
+def _item(knows: bool) -> ItemResult:
+    return ItemResult("q", "a", "g", knows, "keyword", 0.0, -1.0)
+
+
+def _variant(model: str, qtype: str, forget: list[bool], retain: list[bool], family="llama.cpp") -> VariantResult:
+    spec = VariantSpec(f"{model} {qtype}", model, family, qtype, lambda: None)
+    return VariantResult(spec, [_item(k) for k in forget], [_item(k) for k in retain], 0.0)
+
+
+def test_recovery_counts_only_facts_the_base_at_that_type_still_knows():
+    base_fp = _variant("base", "F16", [1, 1, 1, 1, 0], [1, 1])
+    base_q = _variant("base", "Q4_1", [1, 1, 0, 1, 1], [1, 1])
+    unl_fp = _variant("unlearned", "F16", [0, 0, 0, 1, 0], [1, 1])
+    unl_q = _variant("unlearned", "Q4_1", [1, 0, 1, 1, 1], [1, 0])
+    # forgotten at full precision: items 0, 1, 2 (base knew them; item 4 the base never knew)
+    # back at Q4_1: item 0 (base Q4_1 knows it); item 2 is known but the base at Q4_1 lost it
+    got = recovery(unl_q, unl_fp, base_fp, base_q)
+    assert (got["forgotten_at_full_precision"], got["recovered"], got["recovery_rate"]) == (3, 1, 1 / 3)
+    rows = summarize([base_fp, base_q, unl_fp, unl_q], "Q4_1")["variants"]
+    assert rows[3]["recovered"] == 1 and rows[3]["retain_kept_vs_base_same_type"] == 0.5
+
+
+def test_verdict_lines():
+    row = {"type": "Q4_1", "family": "llama.cpp", "recovered": 5, "forgotten_at_full_precision": 13}
+    assert verdict_line(row) == "Q4_1: 5 of 13 forgotten facts come back — unlearn again with --robust-to Q4_1"
+    assert "even with --robust-to Q4_1" in verdict_line(row, ("Q4_1",))
+    held = {**row, "recovered": 0, "retain_kept_vs_base_same_type": 0.8}
+    assert verdict_line(held) == (
+        "Q4_1: forgetting holds — none of 13 forgotten facts comes back; retain is 80% of the base at Q4_1"
+    )
+
+
+def test_auto_is_the_base_type_plus_the_checked_types():
+    assert resolve_targets(["auto"], "Q4_1", ["Q4_1", "Q8_0", "Q4_K_M"]) == ["Q4_1", "Q8_0", "Q4_K_M"]
+    assert resolve_targets(["auto"], None, ["Q4_0"]) == ["Q4_0"]
+    assert resolve_targets(["q4_0", "Q4_1"], None, []) == ["Q4_0", "Q4_1"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--robust-to", "Q9_9"], "unknown quant type 'Q9_9'"),
+        (["--robust-to", "auto,Q4_0"], "--robust-to auto stands alone"),
+    ],
+)
+def test_bad_robust_to_is_refused_before_any_work(tmp_path, tiny_model, facts, args, message):
+    forget = write_jsonl(tmp_path / "f.jsonl", [{"question": f.question, "answer": f.answer} for f in facts])
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app,
+        ["unlearn", "--model", str(tiny_model), "--forget", str(forget), "--method", "ga", "--out", str(out), *args],
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_recipe_flag_that_is_not_a_boolean_is_refused(tmp_path, tiny_model, facts):
+    forget = write_jsonl(tmp_path / "f.jsonl", [{"question": f.question, "answer": f.answer} for f in facts])
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"model: {tiny_model}\nforget: {forget}\nmethod: ga\ntrain:\n  until: 'no'\n")
+    result = CliRunner().invoke(app, ["unlearn", "--config", str(recipe), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "must be true or false" in result.output
