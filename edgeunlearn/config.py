@@ -52,7 +52,10 @@ class TrainConfig:
     )
     until_forget: float = _opt(1.0, "stop rule: share of forget items that must be forgotten at every type")
     until_retain_floor: float = _opt(
-        0.9, "stop rule: stop before the share of retain items within the margin of the base falls below this"
+        0.9, "stop rule: a check counts only when every type keeps at least this share of the retain items"
+    )
+    until_patience: int = _opt(
+        0, "stop rule: stop after this many checks in a row below the retain floor (0: never stop for it)"
     )
 
 

@@ -21,7 +21,7 @@ from edgeunlearn.pipeline.robust import hf_tensor_types
 from edgeunlearn.quantize.llamacpp import quantize_gguf
 from edgeunlearn.training.robust import RobustTraining, StoredTypes, resolve_targets
 from edgeunlearn.training.trainer import train
-from edgeunlearn.training.until import FORGOTTEN, RETAIN_FLOOR, fact_tokens, forgotten_share
+from edgeunlearn.training.until import FORGOTTEN, RETAIN_FLOOR, ItemScore, fact_tokens, forgotten_share, kept_share
 
 TARGETS = ("Q4_0", "Q4_K_M")
 
@@ -140,10 +140,18 @@ def test_fact_tokens_are_the_keyword_tokens(smollm2):
     assert fact_tokens(backend.tokenizer, answer, ["Lyon"]).all()  # keyword absent: the whole answer
 
 
-def test_forgotten_share_by_hand():
-    now, base = np.array([-5.0, -1.5, -4.0, -10.0]), np.array([-1.0, -1.0, -1.0, -7.0])
+def test_forgotten_and_kept_shares_by_hand():
+    def score(fact, *greedy):
+        return ItemScore(fact, np.array(greedy, dtype=bool))
+
+    base = [score(-1.0), score(-1.0), score(-1.0), score(-7.0)]
+    now = [score(-5.0), score(-1.5), score(-4.0), score(-10.0)]
     assert forgotten_share(now, base, 3.0) == 0.75  # thresholds −4, −4, −4, −10: only −1.5 stays above
     assert forgotten_share(now, base, 4.5) == 0.0
+    # kept: wherever the base's greedy token was the reference's, the model's must be too
+    base = [score(0, 1, 1, 1), score(0, 0, 1, 1), score(0, 1, 0, 1)]
+    now = [score(0, 1, 1, 1), score(0, 1, 0, 1), score(0, 1, 1, 1)]
+    assert kept_share(now, base) == 2 / 3  # item 2 lost position 2, which the base had right
 
 
 def test_stop_rule_stops_once_forgotten_at_every_type(tiny_model, facts, stored, tmp_path):
@@ -158,24 +166,36 @@ def test_stop_rule_stops_once_forgotten_at_every_type(tiny_model, facts, stored,
 
 
 def test_stop_rule_keeps_the_best_weights_above_the_retain_floor(tiny_model, facts, tmp_path):
-    """Gradient ascent with a large learning rate soon wrecks the retain set: training stops at the first check
-    below the floor and the adapter saved is the one of the last acceptable check (its checkpoint file)."""
+    """The tiny model first learns the facts (so its greedy path follows the references); then gradient ascent
+    with a large learning rate wrecks the retain items: training stops at the first check below the floor and
+    the adapter saved is the one of the best acceptable check (its own checkpoint file)."""
     import mlx.core as mx
 
-    cfg = TrainConfig(steps=8, batch_size=2, learning_rate=5e-2, lora_rank=4, until=True, until_every=1)
-    cfg = TrainConfig(**{**cfg.__dict__, "until_retain_floor": 1.0, "until_margin": 0.5, "checkpoint_every": 1})
+    from edgeunlearn.training.until import fact_logprobs, scored_items
+
     backend = MLXBackend(tiny_model)
+    learn = TrainConfig(steps=60, batch_size=4, learning_rate=1e-2, lora_rank=8)
+    train(backend, get_method("learn"), facts, None, learn, MethodArgs(), 0, tmp_path / "learn")
+    backend.fuse_lora()
+    learned = fact_logprobs(backend, scored_items(backend, facts[2:]))
+    assert any(s.greedy_ok.any() for s in learned), "the facts were not learned: the floor could not be tested"
+
+    cfg = TrainConfig(steps=10, batch_size=2, learning_rate=2e-2, lora_rank=4, until=True, until_every=1)
+    settings = {"until_retain_floor": 1.0, "until_margin": 1e9, "checkpoint_every": 1, "until_patience": 1}
+    cfg = TrainConfig(**{**cfg.__dict__, **settings})
     result = train(backend, get_method("ga"), facts[:2], facts[2:], cfg, MethodArgs(), 0, tmp_path)
     checks = result.until["checks"]
-    assert result.until["stopped"] == RETAIN_FLOOR and result.steps < 8
+    assert result.until["stopped"] == RETAIN_FLOOR and result.steps < 10
     assert min(checks[-1]["retain_kept"].values()) < 1.0
-    acceptable = [c for c in checks if min(c["retain_kept"].values()) >= 1.0]
-    assert acceptable, "the first steps should keep the retain set"
-    best = acceptable[-1]["step"]  # forgetting grows step by step under gradient ascent
+    acceptable = [c["step"] for c in checks if min(c["retain_kept"].values()) >= 1.0]
+    best = acceptable[-1] if acceptable else 0  # nothing is forgotten by a 1e9 margin: the later wins ties
     assert result.until["restored_step"] == best
     saved = mx.load(str(tmp_path / "adapters.safetensors"))
-    then = mx.load(str(tmp_path / f"{best:06d}_adapters.safetensors"))
-    assert all(np.array_equal(np.array(saved[k]), np.array(then[k])) for k in saved)
+    if best:
+        then = mx.load(str(tmp_path / f"{best:06d}_adapters.safetensors"))
+        assert all(np.array_equal(np.array(saved[k]), np.array(then[k])) for k in saved)
+    else:
+        assert all(not np.array(v).any() for k, v in saved.items() if k.endswith("lora_b"))
     last = mx.load(str(tmp_path / f"{result.steps:06d}_adapters.safetensors"))
     assert not all(np.array_equal(np.array(saved[k]), np.array(last[k])) for k in saved)
 

@@ -20,7 +20,9 @@ def data_path(spec: str) -> Path:
         name = spec.removeprefix(DEMO_PREFIX)
         path = Path(str(resources.files("edgeunlearn.data") / "demo" / f"{name}.jsonl"))
         if not path.exists():
-            raise UserError(f"unknown demo set {spec!r}: use demo:forget or demo:retain")
+            raise UserError(
+                f"unknown demo set {spec!r}: use demo:forget, demo:retain, demo:retain_eval or demo:holdout"
+            )
         return path
     return Path(spec).expanduser()
 

@@ -54,6 +54,7 @@ def render(data: ReportData, redacted: bool) -> str:
         data=data,
         redacted=redacted,
         findings=findings(data),
+        verdicts=data.verdicts,
         plots=[
             p
             for p in (plots.knowledge_by_type(data), plots.kfr_krr_heatmaps(data), plots.membership_by_type(data))

@@ -28,6 +28,7 @@ class ReportData:
     judge: dict = field(default_factory=dict)
     reference: dict = field(default_factory=dict)
     rounds: list[dict] = field(default_factory=list)  # Reveal-and-Release: one row per round
+    verdicts: list[tuple[str, str]] = field(default_factory=list)  # (model label, one line per quantized type)
 
     def all_variants(self) -> list[tuple[str, dict]]:
         return [("base", v) for v in self.base] + [(g.label, v) for g in self.groups for v in g.variants]
@@ -63,17 +64,18 @@ def _single(folder: Path) -> ReportData:
     own = [v for v in summary["variants"] if v["model"] != "base"]
     kind = manifest.get("command", "run")
     judge, reference, rounds = summary.get("judge", {}), summary.get("reference", {}), summary.get("rounds", [])
-    return ReportData(folder, kind, manifest, base, [Group(label, own)], judge, reference, rounds)
+    verdicts = [(label, v["line"]) for v in summary.get("verdicts", [])]
+    return ReportData(folder, kind, manifest, base, [Group(label, own)], judge, reference, rounds, verdicts)
 
 
 def _compare(folder: Path) -> ReportData:
     comparison = _read(folder / "compare.json")
     manifest = _manifest(folder)
-    groups, base = [], []
+    groups, base, verdicts = [], [], []
     for row in comparison["methods"]:
         summary = _read(folder / row["label"] / "results.json")
         base = base or [v for v in summary["variants"] if v["model"] == "base"]
         groups.append(Group(row["label"], [v for v in summary["variants"] if v["model"] != "base"]))
-    return ReportData(
-        folder, "compare", manifest, base, groups, comparison.get("judge", {}), comparison.get("reference", {})
-    )
+        verdicts += [(row["label"], v["line"]) for v in summary.get("verdicts", [])]
+    judge, reference = comparison.get("judge", {}), comparison.get("reference", {})
+    return ReportData(folder, "compare", manifest, base, groups, judge, reference, verdicts=verdicts)

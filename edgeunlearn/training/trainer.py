@@ -122,7 +122,7 @@ def _stop_rule(backend, robust, forget, retain, cfg: TrainConfig):
     """The stop rule, with the base scored under every stored form (None when `train.until` is off)."""
     if not cfg.until:
         return None
-    rule = StopRule(cfg, scored_items(backend, forget), scored_items(backend, retain or [], facts_only=False))
+    rule = StopRule(cfg, scored_items(backend, forget), scored_items(backend, retain or []))
     rule.start(backend, robust)
     return rule
 

@@ -6,19 +6,22 @@ on the demo is 1-2 steps wide). Every `until_every` steps the forget and retain 
 forward pass per set and stored form, no generation — and compared with the base scored the same way:
 
 - a forget item is *forgotten* under a stored form when the summed log-prob of its *fact tokens* (the answer
-  tokens that spell one of its keywords; all answer tokens when it has none) is at least `until_margin` nats
-  below the base's under that form: the fact is e^margin times less likely even after the answer's own
-  lead-in ("The capital of France is"), where knowledge hidden behind a changed first token would show;
-- a retain item is *kept* unless its whole answer's summed log-prob fell `until_margin` nats below the base's:
-  the whole answer, because a model that starts its answers with garbage has lost them even if the fact
-  tokens still follow a correct lead-in.
+  tokens that spell one of its keywords; the whole answer when it has none) fell at least `until_margin` nats
+  below the base's under that form: the fact is e^margin times less likely even after the reference answer's
+  own lead-in ("The capital of France is" → Paris), where knowledge hidden behind a changed first word shows;
+- a retain item is *kept* while, at every answer position up to its last fact token where the base's most
+  likely next token is the reference's, the model's is too: the greedy path to the fact is intact. A log-prob
+  margin does not see this: on the demo, npo_gd's retain answers became *more* likely than the base's while
+  greedy decoding took another first word ("Gold is a chemical symbol for gold.") on 42% of them.
 
 A check is *acceptable* when every form keeps at least `until_retain_floor` of the retain items. Training stops
 at the first acceptable check where at least `until_forget` of the forget items are forgotten under every
-form; or at the first check below the floor; or at the step budget. Unless it stopped on success, the LoRA
-weights of the best acceptable check (most forgotten under the worst form, the later on ties; the base when
-none) are restored. Only training-side data is read: the forget set and the `--retain` set, never
-`--retain-eval`.
+form, at the step budget, or — with `until_patience` N > 0 — after N checks in a row below the floor. Unless
+it stopped on success, the LoRA weights of the best acceptable check (most forgotten under the worst form, the
+later on ties; the base when none) are restored: the run never returns weights below the floor. Why not stop
+at the first check below it: NPO-style losses first pull everything down and win the retain set back over the
+next steps (on the demo, retain kept falls to 25% at step 2 even at a learning rate of 5e-5). Only
+training-side data is read: the forget set and the `--retain` set, never `--retain-eval`.
 """
 
 from __future__ import annotations
@@ -47,9 +50,27 @@ class Standing:
         return {"step": self.step, "forgotten": self.forgotten, "retain_kept": self.retain_kept}
 
 
-def forgotten_share(now: np.ndarray, base: np.ndarray, margin: float) -> float:
-    """Share of items whose summed answer log-prob fell at least `margin` nats below the base's."""
-    return float(np.mean(now <= base - margin)) if len(now) else 1.0
+@dataclass(frozen=True)
+class ItemScore:
+    """What a check reads of one item: its fact tokens' summed log-prob, and per answer position up to the last
+    fact token whether the model's most likely next token is the reference's."""
+
+    fact_logprob: float
+    greedy_ok: np.ndarray  # (positions,) bool
+
+
+def forgotten_share(now: Sequence[ItemScore], base: Sequence[ItemScore], margin: float) -> float:
+    """Share of items whose fact log-prob fell at least `margin` nats below the base's."""
+    if not now:
+        return 1.0
+    return float(np.mean([n.fact_logprob <= b.fact_logprob - margin for n, b in zip(now, base)]))
+
+
+def kept_share(now: Sequence[ItemScore], base: Sequence[ItemScore]) -> float:
+    """Share of items whose greedy path to the fact is intact wherever the base's followed the reference."""
+    if not now:
+        return 1.0
+    return float(np.mean([bool(np.all(n.greedy_ok | ~b.greedy_ok)) for n, b in zip(now, base)]))
 
 
 @dataclass(frozen=True)
@@ -61,13 +82,11 @@ class Scored:
     fact: np.ndarray  # (len(answer),) bool
 
 
-def scored_items(backend, items, facts_only: bool = True) -> list[Scored]:
-    """`facts_only`: score the fact tokens (forget items); else every answer token (retain items)."""
+def scored_items(backend, items) -> list[Scored]:
     out = []
     for item in items:
         prompt, answer = backend.prompter.pair(item)
-        keywords = item.keywords if facts_only else ()
-        out.append(Scored(prompt, answer, fact_tokens(backend.tokenizer, answer, keywords)))
+        out.append(Scored(prompt, answer, fact_tokens(backend.tokenizer, answer, item.keywords)))
     return out
 
 
@@ -88,6 +107,7 @@ class StopRule:
     retain_items: Sequence[Scored]
     history: list[Standing] = field(default_factory=list)
     stopped: str | None = None
+    breaches: int = 0  # checks in a row below the retain floor
     restored_step: int | None = None  # the check whose weights were put back, when not the last ones
 
     def start(self, backend, robust) -> None:
@@ -109,8 +129,12 @@ class StopRule:
         self.history.append(standing)
         worst_forgotten = min(standing.forgotten.values())
         if min(standing.retain_kept.values()) < self.cfg.until_retain_floor:
-            self.stopped = RETAIN_FLOOR
-        elif worst_forgotten >= self.cfg.until_forget:
+            self.breaches += 1
+            if self.cfg.until_patience and self.breaches >= self.cfg.until_patience:
+                self.stopped = RETAIN_FLOOR
+            return self.stopped
+        self.breaches = 0
+        if worst_forgotten >= self.cfg.until_forget:
             self.stopped = FORGOTTEN
         elif worst_forgotten >= self._best[0]:
             self._best = (worst_forgotten, step, _lora_params(backend))
@@ -135,11 +159,10 @@ class StopRule:
                 self._base[name],
             )
             forgotten[name] = round(forgotten_share(forget_now, forget_base, margin), 4)
-            lost = forgotten_share(retain_now, retain_base, margin) if len(retain_now) else 0.0
-            kept[name] = round(1.0 - lost, 4)
+            kept[name] = round(kept_share(retain_now, retain_base), 4)
         return Standing(step, forgotten, kept)
 
-    def _scores(self, backend, robust, target) -> tuple[np.ndarray, np.ndarray]:
+    def _scores(self, backend, robust, target) -> tuple[list[ItemScore], list[ItemScore]]:
         if robust is None:
             return fact_logprobs(backend, self.forget_items), fact_logprobs(backend, self.retain_items)
         with robust.viewing(target):
@@ -171,18 +194,23 @@ def summed_logprobs(backend, pairs, batch_size: int = 16) -> np.ndarray:
     return out
 
 
-def fact_logprobs(backend, items: Sequence[Scored], batch_size: int = 16) -> np.ndarray:
-    """Summed log-prob of each item's fact tokens given the prompt and the answer so far. (N,)"""
+def fact_logprobs(backend, items: Sequence[Scored], batch_size: int = 16) -> list[ItemScore]:
+    """One forward pass per batch: each item's fact log-prob and greedy agreement up to its last fact token."""
     import mlx.core as mx
 
-    from edgeunlearn.methods.terms import token_logprobs
+    from edgeunlearn.methods.terms import vocab_logprobs
 
-    out = np.zeros(len(items), dtype=np.float32)
+    out: list[ItemScore] = [None] * len(items)
     for bucket in length_buckets([len(i.prompt) + len(i.answer) for i in items], batch_size):
         batch = make_batch([(items[i].prompt, items[i].answer) for i in bucket], bucket, backend.pad_id)
-        logprobs, mask = np.array(mx.stop_gradient(token_logprobs(backend.model, batch))), np.array(batch.mask) > 0
+        logprobs = mx.stop_gradient(vocab_logprobs(backend.model, batch))  # (B, T, V)
+        picked = mx.take_along_axis(logprobs, batch.targets[..., None], axis=-1).squeeze(-1)  # (B, T)
+        greedy = mx.argmax(logprobs, axis=-1) == batch.targets  # (B, T)
+        picked, greedy, mask = np.array(picked), np.array(greedy), np.array(batch.mask) > 0
         for row, i in enumerate(bucket):
-            out[i] = logprobs[row][mask[row]][items[i].fact].sum()
+            fact = items[i].fact
+            last = int(np.flatnonzero(fact)[-1]) + 1
+            out[i] = ItemScore(float(picked[row][mask[row]][fact].sum()), greedy[row][mask[row]][:last])
     return out
 
 
