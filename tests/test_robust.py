@@ -263,3 +263,49 @@ def test_a_recipe_flag_that_is_not_a_boolean_is_refused(tmp_path, tiny_model, fa
     recipe.write_text(f"model: {tiny_model}\nforget: {forget}\nmethod: ga\ntrain:\n  until: 'no'\n")
     result = CliRunner().invoke(app, ["unlearn", "--config", str(recipe), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "must be true or false" in result.output
+
+
+def test_compare_robust_and_plain_side_by_side_with_a_held_out_retain_set(tmp_path, tiny_model, facts):
+    """`compare --robust-to … --plain-too --retain-eval … --until` end to end on real files: both entries train,
+    the robust one saw the stored types, the check read the held-out retain set, and every quantized type
+    has a verdict line in results.json, the table and the report."""
+    rows = [{"question": f.question, "answer": f.answer, "keywords": list(f.keywords)} for f in facts]
+    forget, retain = write_jsonl(tmp_path / "f.jsonl", rows[:2]), write_jsonl(tmp_path / "r.jsonl", rows[2:3])
+    retain_eval = write_jsonl(tmp_path / "re.jsonl", rows[3:])
+    recipe = tmp_path / "shared.yaml"
+    recipe.write_text("check: {max_new_tokens: 6}\nquantize: {mlx_bits: []}\n")
+    out = tmp_path / "compare"
+    args = ["compare", recipe, "--methods", "npo_gd", "--model", tiny_model, "--forget", forget, "--retain", retain,
+            "--retain-eval", retain_eval, "--robust-to", "Q4_0", "--plain-too", "--until", "--steps", 4,
+            "--types", "Q4_0", "--out", out]  # fmt: skip
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    comparison = json.loads((out / "compare.json").read_text())
+    assert [m["label"] for m in comparison["methods"]] == ["npo_gd", "npo_gd-robust"]
+    assert [m["robust_to"] for m in comparison["methods"]] == [[], ["Q4_0"]]
+    assert "training never saw" in comparison["retain_checked"]
+    robust = json.loads((out / "npo_gd-robust" / "results.json").read_text())
+    assert robust["training"]["until"]["checks"] and "Q4_0" in robust["training"]["until"]["checks"][0]["forgotten"]
+    checked = {v["retain_items"][0]["question"] for v in robust["variants"]}
+    assert checked == {facts[3].question}  # the held-out item, never the training retain item
+    assert [v["type"] for v in robust["verdicts"]] == ["Q4_0"] and robust["verdicts"][0]["line"].startswith("Q4_0: ")
+    assert "npo_gd-robust: Q4_0: " in (out / "compare.txt").read_text()
+    report = CliRunner().invoke(app, ["report", str(out)])
+    assert report.exit_code == 0, report.output
+    assert robust["verdicts"][0]["line"] in (out / "report.html").read_text()
+
+
+def test_plain_too_pairs_each_method_with_its_robust_twin(tmp_path):
+    from edgeunlearn.config import RunConfig
+    from edgeunlearn.pipeline.compare import contenders
+
+    recipe = tmp_path / "shared.yaml"
+    recipe.write_text("seed: 3\n")
+    (tmp_path / "flat.yaml").write_text("method: flat\ntrain:\n  steps: 9\n  until: true\n")
+    training = {"train.robust_to": "Q4_1,Q4_0", "train.steps": None, "train.until": None}
+    entries = contenders(recipe, RunConfig(seed=3), ["flat", "ga"], training, plain_too=True)
+    assert [e.label for e in entries] == ["flat", "flat-robust", "ga", "ga-robust"]
+    assert [e.cfg.train.robust_to for e in entries] == [(), ("Q4_1", "Q4_0"), (), ("Q4_1", "Q4_0")]
+    assert entries[1].cfg.train.steps == 9 and entries[1].cfg.train.until  # the method's own recipe, kept
+    alone = contenders(recipe, RunConfig(), ["ga"], training)
+    assert [e.label for e in alone] == ["ga"] and alone[0].cfg.train.robust_to == ("Q4_1", "Q4_0")
