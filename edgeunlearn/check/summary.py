@@ -121,7 +121,7 @@ def verdict_line(row: dict, robust_to: Sequence[str] = ()) -> str:
         if row["family"] != "llama.cpp":
             line += " (MLX's grid is not a --robust-to target)"
         elif qtype in robust_to:
-            line += f" even with --robust-to {qtype} — raise --steps, or use --until"
+            line += f" even with --robust-to {qtype} — train longer (a larger --steps budget)"
         else:
             line += f" — unlearn again with --robust-to {qtype}"
     kept = row.get("retain_kept_vs_base_same_type")
