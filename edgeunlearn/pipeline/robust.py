@@ -11,8 +11,6 @@ from edgeunlearn.models import llama_layout
 from edgeunlearn.training.callbacks import SILENT, Progress
 from edgeunlearn.training.robust import StoredTypes, resolve_targets
 
-UNCHANGED = ("F32", "F16")  # types whose stored values fq leaves as MLX computes them (1-D norms are F32)
-
 
 def robust_targets(cfg: RunConfig, inputs) -> list[str]:
     """The llama.cpp types `train.robust_to` asks for (`auto` resolved against the run's checked types)."""

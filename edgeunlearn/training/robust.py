@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 
 from edgeunlearn.errors import UserError
 
@@ -52,8 +53,9 @@ class QuantView:
         return None if self.target is FULL_PRECISION else self.weights.get(hf_name)
 
 
+@cache
 def fake_quant_lora_class():
-    """The layer class, built on first use so importing this module does not import MLX."""
+    """The layer class, built once on first use so importing this module does not import MLX."""
     import mlx.core as mx
     from mlx_lm.tuner.lora import LoRALinear
 
@@ -104,12 +106,10 @@ class RobustTraining:
             layers.append(layer)
         return layers
 
-    def activate(self, step: int) -> str | None:
+    def activate(self, step: int) -> None:
         """The stored form for optimizer step `step` (1-based): full precision and each target in turn,
         computed from the weights as they are now."""
-        target = self.cycle[(step - 1) % len(self.cycle)]
-        self.use(target, refresh=True)
-        return target
+        self.use(self.cycle[(step - 1) % len(self.cycle)], refresh=True)
 
     def use(self, target: str | None, refresh: bool = False, weights: dict | None = None) -> None:
         """Compute with `target`'s stored form: `weights` when given, else fq of the current weights (kept
@@ -185,12 +185,13 @@ def _any_target(stored: StoredTypes) -> set[str]:
 def resolve_targets(requested: Sequence[str], source_type: str | None, checked: Sequence[str]) -> list[str]:
     """`auto` → the base's own type (when it came from a quantized GGUF) plus every checked type; else the
     requested types, validated."""
+    from edgeunlearn.check.summary import FULL_PRECISION as UNQUANTIZED
     from edgeunlearn.quantize.llamacpp import validate_types
 
     requested = [t.strip() for t in requested if t.strip()]
     if [t.lower() for t in requested] == ["auto"]:
-        own = [source_type] if source_type and source_type not in ("F16", "F32", "BF16") else []
-        return list(dict.fromkeys(own + [t for t in checked if t not in ("F16", "F32", "BF16")]))
+        own = [source_type] if source_type and source_type not in UNQUANTIZED else []
+        return list(dict.fromkeys(own + [t for t in checked if t not in UNQUANTIZED]))
     if any(t.lower() == "auto" for t in requested):
         raise UserError("--robust-to auto stands alone: give `auto` or a list of types, e.g. Q4_1,Q4_K_M")
     return validate_types(requested)

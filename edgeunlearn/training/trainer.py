@@ -15,11 +15,11 @@ from edgeunlearn.config import MethodArgs, TrainConfig
 from edgeunlearn.data import QAItem
 from edgeunlearn.data.templates import refusal_answers
 from edgeunlearn.methods import Method, check_inputs
-from edgeunlearn.training.batching import endless_batches, make_batch
+from edgeunlearn.training.batching import endless_batches, length_buckets, make_batch
 from edgeunlearn.training.callbacks import SILENT, Progress
 from edgeunlearn.training.robust import RobustTraining, StoredTypes
 from edgeunlearn.training.sure import apply_masks, saliency_masks
-from edgeunlearn.training.until import StopRule, scored_items, summed_logprobs
+from edgeunlearn.training.until import StopRule, scored_items
 
 ADAPTER_FILE = "adapters.safetensors"
 
@@ -204,8 +204,14 @@ def _reference_nll(backend, pairs, batch_size: int = 16):
     """ℓref per forget item: the base model's summed answer NLL, computed once with LoRA off. (N,)"""
     import mlx.core as mx
 
+    from edgeunlearn.methods.terms import sequence_nll
+
+    values = np.zeros(len(pairs), dtype=np.float32)
     with backend.lora_disabled():
-        return mx.array(-summed_logprobs(backend, pairs, batch_size))
+        for bucket in length_buckets([len(p) + len(a) for p, a in pairs], batch_size):
+            batch = make_batch([pairs[i] for i in bucket], bucket, backend.pad_id)
+            values[bucket] = np.array(mx.stop_gradient(sequence_nll(backend.model, batch)))
+    return mx.array(values)
 
 
 def save_adapter(model, path: Path) -> None:

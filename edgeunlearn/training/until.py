@@ -27,6 +27,7 @@ training-side data is read: the forget set and the `--retain` set, never `--reta
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -163,9 +164,7 @@ class StopRule:
         return Standing(step, forgotten, kept)
 
     def _scores(self, backend, robust, target) -> tuple[list[ItemScore], list[ItemScore]]:
-        if robust is None:
-            return fact_logprobs(backend, self.forget_items), fact_logprobs(backend, self.retain_items)
-        with robust.viewing(target):
+        with robust.viewing(target) if robust is not None else nullcontext():
             return fact_logprobs(backend, self.forget_items), fact_logprobs(backend, self.retain_items)
 
     def to_dict(self) -> dict:
@@ -179,19 +178,6 @@ def _forms(robust) -> dict[str, str | None]:
     if robust is not None:
         forms.update({t: t for t in robust.view.stored.targets})
     return forms
-
-
-def summed_logprobs(backend, pairs, batch_size: int = 16) -> np.ndarray:
-    """log p(answer | prompt) summed over answer tokens, per item. (N,)"""
-    import mlx.core as mx
-
-    from edgeunlearn.methods.terms import sequence_nll
-
-    out = np.zeros(len(pairs), dtype=np.float32)
-    for bucket in length_buckets([len(p) + len(a) for p, a in pairs], batch_size):
-        batch = make_batch([pairs[i] for i in bucket], bucket, backend.pad_id)
-        out[bucket] = -np.array(mx.stop_gradient(sequence_nll(backend.model, batch)))
-    return out
 
 
 def fact_logprobs(backend, items: Sequence[Scored], batch_size: int = 16) -> list[ItemScore]:
