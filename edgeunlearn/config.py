@@ -48,7 +48,9 @@ class TrainConfig:
     until: bool = _opt(False, "stop rule: stop once forgetting holds at full precision and every robust_to type")
     until_every: int = _opt(5, "stop rule: score the forget and retain sets every N steps")
     until_margin: float = _opt(
-        3.0, "stop rule: an item counts as forgotten when its answer log-prob fell this many nats below the base's"
+        1.0,
+        "stop rule: a forget item counts as forgotten when, on its greedy path to the fact, the reference token "
+        "trails the model's top choice by this many nats",
     )
     until_forget: float = _opt(1.0, "stop rule: share of forget items that must be forgotten at every type")
     until_retain_floor: float = _opt(

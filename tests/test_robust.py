@@ -21,7 +21,16 @@ from edgeunlearn.pipeline.robust import hf_tensor_types
 from edgeunlearn.quantize.llamacpp import quantize_gguf
 from edgeunlearn.training.robust import RobustTraining, StoredTypes, resolve_targets
 from edgeunlearn.training.trainer import train
-from edgeunlearn.training.until import FORGOTTEN, RETAIN_FLOOR, ItemScore, fact_tokens, forgotten_share, kept_share
+from edgeunlearn.training.until import (
+    FORGOTTEN,
+    RETAIN_FLOOR,
+    ItemScore,
+    fact_tokens,
+    forgotten_share,
+    kept_share,
+    reference_gaps,
+    scored_items,
+)
 
 TARGETS = ("Q4_0", "Q4_K_M")
 
@@ -141,45 +150,66 @@ def test_fact_tokens_are_the_keyword_tokens(smollm2):
 
 
 def test_forgotten_and_kept_shares_by_hand():
-    def score(fact, *greedy):
-        return ItemScore(fact, np.array(greedy, dtype=bool))
+    def score(*gaps):
+        return ItemScore(np.array(gaps, dtype=float))
 
-    base = [score(-1.0), score(-1.0), score(-1.0), score(-7.0)]
-    now = [score(-5.0), score(-1.5), score(-4.0), score(-10.0)]
-    assert forgotten_share(now, base, 3.0) == 0.75  # thresholds −4, −4, −4, −10: only −1.5 stays above
-    assert forgotten_share(now, base, 4.5) == 0.0
+    # forgotten: somewhere the base's greedy token was the reference's, the model's reference trails by ≥ margin
+    base = [score(0, 0, 0), score(2, 0, 0), score(0, 5, 0), score(3, 3)]
+    now = [score(0, 1.5, 0), score(4, 0, 0.5), score(0, 0, 1.0), score(9, 9)]
+    # item 0 breaks by 1.5 at position 1; item 1 only where the base also missed (position 0) and by 0.5 later;
+    # item 2 by 1.0 at position 2; item 3: the base never follows the reference — left out of the share
+    assert forgotten_share(now, base, 1.0) == 2 / 3
+    assert forgotten_share(now, base, 1.2) == 1 / 3
+    assert forgotten_share(now, base, 0.4) == 1.0
     # kept: wherever the base's greedy token was the reference's, the model's must be too
-    base = [score(0, 1, 1, 1), score(0, 0, 1, 1), score(0, 1, 0, 1)]
-    now = [score(0, 1, 1, 1), score(0, 1, 0, 1), score(0, 1, 1, 1)]
+    base = [score(1, 0, 0, 0), score(1, 1, 0, 0), score(1, 0, 1, 0)]
+    now = [score(1, 0, 0, 0), score(1, 0, 0.1, 0), score(1, 0, 0, 0)]
     assert kept_share(now, base) == 2 / 3  # item 2 lost position 2, which the base had right
 
 
-def test_stop_rule_stops_once_forgotten_at_every_type(tiny_model, facts, stored, tmp_path):
-    cfg = TrainConfig(steps=30, batch_size=2, learning_rate=3e-3, lora_rank=4, until=True, until_every=2)
-    cfg = TrainConfig(**{**cfg.__dict__, "until_margin": 1.0, "until_retain_floor": 0.0})
-    backend = MLXBackend(tiny_model)
-    result = train(backend, get_method("ga"), facts[:2], facts[2:], cfg, MethodArgs(), 0, tmp_path, stored=stored)
-    assert result.until["stopped"] == FORGOTTEN and result.steps < 30 and result.steps % 2 == 0
-    assert result.robust_to == TARGETS
-    last = result.until["checks"][-1]
-    assert set(last["forgotten"]) == {"full", *TARGETS} and min(last["forgotten"].values()) == 1.0
+@pytest.fixture(scope="module")
+def learned_tiny(tiny_model, tmp_path_factory):
+    """The tiny model after it learned the facts (LoRA fused, saved as a model folder), so that its greedy paths
+    follow the references: the stop rule has something to break and something to keep."""
+    import shutil
 
-
-def test_stop_rule_keeps_the_best_weights_above_the_retain_floor(tiny_model, facts, tmp_path):
-    """The tiny model first learns the facts (so its greedy path follows the references); then gradient ascent
-    with a large learning rate wrecks the retain items: training stops at the first check below the floor and
-    the adapter saved is the one of the best acceptable check (its own checkpoint file)."""
     import mlx.core as mx
 
-    from edgeunlearn.training.until import fact_logprobs, scored_items
+    from conftest import FACTS
 
-    backend = MLXBackend(tiny_model)
-    learn = TrainConfig(steps=60, batch_size=4, learning_rate=1e-2, lora_rank=8)
-    train(backend, get_method("learn"), facts, None, learn, MethodArgs(), 0, tmp_path / "learn")
+    folder = tmp_path_factory.mktemp("learned") / "tiny-learned"
+    shutil.copytree(tiny_model, folder)
+    backend = MLXBackend(folder)
+    learn = TrainConfig(steps=200, batch_size=4, learning_rate=3e-3, lora_rank=32)
+    train(backend, get_method("learn"), list(FACTS), None, learn, MethodArgs(), 0, folder.parent / "learn")
     backend.fuse_lora()
-    learned = fact_logprobs(backend, scored_items(backend, facts[2:]))
-    assert any(s.greedy_ok.any() for s in learned), "the facts were not learned: the floor could not be tested"
+    learned = reference_gaps(backend, scored_items(backend, list(FACTS)))
+    assert all(s.greedy_ok.any() for s in learned), "the facts were not learned: the stop rule could not be tested"
+    mx.save_safetensors(str(folder / "model.safetensors"), {k: mx.array(v) for k, v in backend.weights().items()})
+    return folder
 
+
+def test_stop_rule_stops_once_forgotten_at_every_type(learned_tiny, facts, stored, tmp_path):
+    backend = MLXBackend(learned_tiny)
+    cfg = TrainConfig(steps=30, batch_size=2, learning_rate=3e-3, lora_rank=4, until=True, until_every=2)
+    cfg = TrainConfig(**{**cfg.__dict__, "until_retain_floor": 0.0})
+    result = train(backend, get_method("ga"), facts[:2], facts[2:], cfg, MethodArgs(), 0, tmp_path, stored=stored)
+    assert result.until["stopped"] == FORGOTTEN and 2 <= result.steps < 30 and result.steps % 2 == 0
+    assert result.robust_to == TARGETS
+    checks = result.until["checks"]
+    assert set(checks[-1]["forgotten"]) == {"full", *TARGETS} and min(checks[-1]["forgotten"].values()) == 1.0
+    assert all(min(c["forgotten"].values()) < 1.0 for c in checks[:-1])
+    gaps = reference_gaps(backend, scored_items(backend, facts[:2]))
+    assert all(g.gap.max() >= cfg.until_margin for g in gaps)  # at full precision, by hand
+
+
+def test_stop_rule_keeps_the_best_weights_above_the_retain_floor(learned_tiny, facts, tmp_path):
+    """After learning the facts, gradient ascent with a large learning rate wrecks the retain items: training
+    stops at the first check below the floor and the adapter saved is the one of the best acceptable check (its
+    own checkpoint file)."""
+    import mlx.core as mx
+
+    backend = MLXBackend(learned_tiny)
     cfg = TrainConfig(steps=10, batch_size=2, learning_rate=2e-2, lora_rank=4, until=True, until_every=1)
     settings = {"until_retain_floor": 1.0, "until_margin": 1e9, "checkpoint_every": 1, "until_patience": 1}
     cfg = TrainConfig(**{**cfg.__dict__, **settings})

@@ -5,14 +5,17 @@ Why: a fixed step count that forgets the demo may forget half of another topic, 
 on the demo is 1-2 steps wide). Every `until_every` steps the forget and retain sets are scored — one batched
 forward pass per set and stored form, no generation — and compared with the base scored the same way:
 
-- a forget item is *forgotten* under a stored form when the summed log-prob of its *fact tokens* (the answer
-  tokens that spell one of its keywords; the whole answer when it has none) fell at least `until_margin` nats
-  below the base's under that form: the fact is e^margin times less likely even after the reference answer's
-  own lead-in ("The capital of France is" → Paris), where knowledge hidden behind a changed first word shows;
 - a retain item is *kept* while, at every answer position up to its last fact token where the base's most
   likely next token is the reference's, the model's is too: the greedy path to the fact is intact. A log-prob
   margin does not see this: on the demo, npo_gd's retain answers became *more* likely than the base's while
-  greedy decoding took another first word ("Gold is a chemical symbol for gold.") on 42% of them.
+  greedy decoding took another first word ("Gold is a chemical symbol for gold.") on 42% of them;
+- a forget item is *forgotten* when that path is broken by a margin: at some such position the reference token
+  trails the model's most likely one by at least `until_margin` nats. Why not "the fact's log-prob fell N nats
+  below the base's" (the first version): on a held-out topic it disagreed with the check both ways — NPO
+  lowered every fact token by 3 nats while greedy decoding still said the fact (94% "forgotten", 31% by the
+  check), and ReLearn changed the first words ("... is a topic I know of") while the fact after the
+  reference's own lead-in stayed likely (0% "forgotten", 100% by the check). Items whose base never follows the
+  reference carry no greedy path to test and are left out of the share.
 
 A check is *acceptable* when every form keeps at least `until_retain_floor` of the retain items. Training stops
 at the first acceptable check where at least `until_forget` of the forget items are forgotten under every
@@ -53,18 +56,22 @@ class Standing:
 
 @dataclass(frozen=True)
 class ItemScore:
-    """What a check reads of one item: its fact tokens' summed log-prob, and per answer position up to the last
-    fact token whether the model's most likely next token is the reference's."""
+    """What a check reads of one item: per answer position up to its last fact token, how many nats the
+    reference token trails the model's most likely one (0 where it is the most likely)."""
 
-    fact_logprob: float
-    greedy_ok: np.ndarray  # (positions,) bool
+    gap: np.ndarray  # (positions,) float, ≥ 0
+
+    @property
+    def greedy_ok(self) -> np.ndarray:
+        return self.gap <= 0
 
 
 def forgotten_share(now: Sequence[ItemScore], base: Sequence[ItemScore], margin: float) -> float:
-    """Share of items whose fact log-prob fell at least `margin` nats below the base's."""
-    if not now:
+    """Share of items whose greedy path to the fact broke by `margin` nats where the base's followed it."""
+    pairs = [(n, b) for n, b in zip(now, base) if b.greedy_ok.any()]
+    if not pairs:
         return 1.0
-    return float(np.mean([n.fact_logprob <= b.fact_logprob - margin for n, b in zip(now, base)]))
+    return float(np.mean([bool(np.any((n.gap >= margin) & b.greedy_ok)) for n, b in pairs]))
 
 
 def kept_share(now: Sequence[ItemScore], base: Sequence[ItemScore]) -> float:
@@ -165,7 +172,7 @@ class StopRule:
 
     def _scores(self, backend, robust, target) -> tuple[list[ItemScore], list[ItemScore]]:
         with robust.viewing(target) if robust is not None else nullcontext():
-            return fact_logprobs(backend, self.forget_items), fact_logprobs(backend, self.retain_items)
+            return reference_gaps(backend, self.forget_items), reference_gaps(backend, self.retain_items)
 
     def to_dict(self) -> dict:
         checks = [s.to_dict() for s in self.history]
@@ -180,8 +187,8 @@ def _forms(robust) -> dict[str, str | None]:
     return forms
 
 
-def fact_logprobs(backend, items: Sequence[Scored], batch_size: int = 16) -> list[ItemScore]:
-    """One forward pass per batch: each item's fact log-prob and greedy agreement up to its last fact token."""
+def reference_gaps(backend, items: Sequence[Scored], batch_size: int = 16) -> list[ItemScore]:
+    """One forward pass per batch: each item's reference-token gaps up to its last fact token."""
     import mlx.core as mx
 
     from edgeunlearn.methods.terms import vocab_logprobs
@@ -191,12 +198,11 @@ def fact_logprobs(backend, items: Sequence[Scored], batch_size: int = 16) -> lis
         batch = make_batch([(items[i].prompt, items[i].answer) for i in bucket], bucket, backend.pad_id)
         logprobs = mx.stop_gradient(vocab_logprobs(backend.model, batch))  # (B, T, V)
         picked = mx.take_along_axis(logprobs, batch.targets[..., None], axis=-1).squeeze(-1)  # (B, T)
-        greedy = mx.argmax(logprobs, axis=-1) == batch.targets  # (B, T)
-        picked, greedy, mask = np.array(picked), np.array(greedy), np.array(batch.mask) > 0
+        gap = np.array(mx.max(logprobs, axis=-1) - picked)  # (B, T)
+        mask = np.array(batch.mask) > 0
         for row, i in enumerate(bucket):
-            fact = items[i].fact
-            last = int(np.flatnonzero(fact)[-1]) + 1
-            out[i] = ItemScore(float(picked[row][mask[row]][fact].sum()), greedy[row][mask[row]][:last])
+            last = int(np.flatnonzero(items[i].fact)[-1]) + 1
+            out[i] = ItemScore(np.maximum(gap[row][mask[row]][:last], 0.0))
     return out
 
 
