@@ -13,7 +13,6 @@ from typing import Any
 import tomllib
 
 from edgeunlearn.errors import UserError
-from edgeunlearn.models.llama_layout import PROJECTIONS
 
 AUGMENT_KINDS = ("rephrased", "specific", "noisy", "reversed")
 DEFAULT_LLAMACPP_TYPES = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K")
@@ -36,7 +35,9 @@ class TrainConfig:
     lora_scale: float = _opt(20.0, "LoRA scale (mlx-lm's `scale`, not alpha)")
     lora_dropout: float = _opt(0.0, "LoRA dropout")
     lora_layers: int = _opt(-1, "how many of the last transformer blocks get LoRA (-1: all)")
-    lora_keys: tuple[str, ...] = _opt(PROJECTIONS, "projections that get LoRA")
+    lora_keys: tuple[str, ...] = _opt(
+        (), "projections that get LoRA, e.g. self_attn.q_proj (empty: every projection of the architecture)"
+    )
     checkpoint_every: int = _opt(0, "save the adapter every N steps (0: only at the end)")
     sure: bool = _opt(False, "SURE: train only the output rows most salient for the forget loss")
     sure_percentile: float = _opt(90.0, "SURE: keep rows whose saliency is at or above this percentile")

@@ -16,7 +16,8 @@ from edgeunlearn.config import MethodArgs, TrainConfig
 from edgeunlearn.export import export_gguf
 from edgeunlearn.methods import get_method
 from edgeunlearn.methods.terms import mean_nll
-from edgeunlearn.models import llama_layout
+from edgeunlearn.models import architectures
+from edgeunlearn.models.architectures import common, llama
 from edgeunlearn.pipeline.robust import hf_tensor_types
 from edgeunlearn.quantize.llamacpp import quantize_gguf
 from edgeunlearn.training.robust import RobustTraining, StoredTypes, resolve_targets
@@ -53,7 +54,7 @@ def _lora_backend(tiny_model, relative: float = 0.03):
     import mlx.core as mx
 
     backend = MLXBackend(tiny_model)
-    backend.add_lora(4, 20.0, 0.0, llama_layout.PROJECTIONS, -1)
+    backend.add_lora(4, 20.0, 0.0, (), -1)
     mx.random.seed(3)
     for _, layer in backend.named_lora_layers():
         b = mx.random.normal(layer.lora_b.shape)
@@ -68,13 +69,14 @@ def _file_weights(path, config) -> dict[str, np.ndarray]:
     """Every matrix of a GGUF dequantized by the gguf package, in HF names and HF row order."""
     import gguf
 
-    to_hf = {g: h for h, g in llama_layout.gguf_name_map(config["num_hidden_layers"]).items()}
+    arch = architectures.for_model_type(config["model_type"])
+    to_hf = {g: h for h, g in common.gguf_name_map(arch, config, common.mlx_parameter_names(config)).items()}
     out = {}
     for t in gguf.GGUFReader(str(path)).tensors:
         if t.name in to_hf and len(t.shape) == 2:
             w = gguf.quants.dequantize(t.data, t.tensor_type).reshape(int(t.shape[1]), int(t.shape[0]))
-            heads = llama_layout.permuted_heads(to_hf[t.name], config)
-            out[to_hf[t.name]] = llama_layout.from_llamacpp_rows(w, heads) if heads else w
+            heads = llama.permuted_heads(to_hf[t.name], config)
+            out[to_hf[t.name]] = llama.from_llamacpp_rows(w, heads) if heads else w
     return out
 
 

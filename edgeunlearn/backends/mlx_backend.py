@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,9 +30,14 @@ class MLXBackend:
 
     # --- LoRA -------------------------------------------------------------------------------
     def add_lora(self, rank: int, scale: float, dropout: float, keys: Sequence[str], num_layers: int) -> None:
-        """Freeze the base and put LoRA on `keys` (e.g. "self_attn.q_proj") in the last `num_layers`."""
+        """Freeze the base and put LoRA on `keys` (e.g. "self_attn.q_proj"; none: every projection) in the last
+        `num_layers`."""
         from mlx_lm.tuner.utils import linear_to_lora_layers
 
+        from edgeunlearn.models import architectures
+
+        config = json.loads((self.model_dir / "config.json").read_text())
+        keys = architectures.lora_keys(architectures.for_model_type(config.get("model_type")), keys)
         self.model.freeze()
         layers = len(self.model.layers) if num_layers < 0 else num_layers
         config = {"rank": rank, "scale": scale, "dropout": dropout, "keys": list(keys)}

@@ -1,4 +1,4 @@
-"""Write fused HF-named weights as a llama GGUF with the `gguf` package's writer.
+"""Write fused HF-named weights as a GGUF of the model's architecture with the `gguf` package's writer.
 
 Metadata is carried over key for key from the source GGUF when the model came from one (the most faithful
 tokenizer and chat template there is); otherwise it is built from config.json and tokenizer.json.
@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeunlearn.errors import UserError
-from edgeunlearn.models import llama_layout
+from edgeunlearn.models import architectures
+from edgeunlearn.models.architectures import common
 
 FILE_TYPES = {"F32": 0, "F16": 1}  # llama.cpp's LLAMA_FTYPE_ALL_F32 / MOSTLY_F16
 # keys the writer sets itself or that describe the old file's tensors, not ours
@@ -29,21 +30,19 @@ def export_gguf(
     if dtype not in FILE_TYPES:
         raise UserError(f"unknown export type {dtype!r}: choose F16 or F32")
     config = json.loads((Path(model_dir) / "config.json").read_text())
-    arch = config.get("model_type")
-    if arch not in llama_layout.SUPPORTED_ARCHITECTURES:
-        raise UserError(f"export of architecture {arch!r} is not supported: supported are llama, mistral")
+    arch = architectures.for_model_type(config.get("model_type"))
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
-    writer = gguf.GGUFWriter(str(tmp), "llama")
+    writer = gguf.GGUFWriter(str(tmp), arch.gguf_arch)
     try:
         embed_rows = weights["model.embed_tokens.weight"].shape[0]
         if source_gguf:
             _carry_metadata(writer, Path(source_gguf))
         else:
-            _metadata_from_config(writer, config, Path(model_dir), embed_rows)
+            _metadata_from_config(writer, arch, config, Path(model_dir), embed_rows)
         writer.add_file_type(FILE_TYPES[dtype])
-        _add_tensors(writer, weights, config, np.float16 if dtype == "F16" else np.float32)
+        _add_tensors(writer, arch, weights, config, np.float16 if dtype == "F16" else np.float32)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
@@ -54,16 +53,16 @@ def export_gguf(
     return out_path
 
 
-def _add_tensors(writer, weights: dict[str, np.ndarray], config: dict, matrix_dtype) -> None:
-    names = llama_layout.gguf_name_map(config["num_hidden_layers"])
+def _add_tensors(writer, arch, weights: dict[str, np.ndarray], config: dict, matrix_dtype) -> None:
     tied = config.get("tie_word_embeddings", False) or "lm_head.weight" not in weights
-    for hf_name in llama_layout.hf_tensor_names(config["num_hidden_layers"], tied):
-        w = np.asarray(weights[hf_name], dtype=np.float32)
-        heads = llama_layout.permuted_heads(hf_name, config)
-        if heads:
-            w = llama_layout.to_llamacpp_rows(w, heads)
-        # norms stay f32: llama.cpp reads 1-D weights as f32, and they are tiny
+    hf_names = [n for n in weights if not (tied and n == "lm_head.weight")]
+    names = common.gguf_name_map(arch, config, hf_names)
+    for hf_name in hf_names:
+        w = arch.to_gguf(hf_name, np.asarray(weights[hf_name], dtype=np.float32), config)
+        # 1-D tensors (norms, biases) stay f32: llama.cpp reads them as f32, and they are tiny
         writer.add_tensor(names[hf_name], w if w.ndim == 1 else w.astype(matrix_dtype))
+    for name, w in arch.extra_tensors(config).items():
+        writer.add_tensor(name, np.asarray(w, dtype=np.float32))
 
 
 def _carry_metadata(writer, source: Path) -> None:
@@ -78,31 +77,11 @@ def _carry_metadata(writer, source: Path) -> None:
         writer.add_key_value(key, field.contents(), main, sub_type=sub)
 
 
-def _metadata_from_config(writer, config: dict, model_dir: Path, embed_rows: int) -> None:
+def _metadata_from_config(writer, arch, config: dict, model_dir: Path, embed_rows: int) -> None:
     from edgeunlearn.models.gguf_tokenizer import gguf_tokenizer_fields
 
-    heads = config["num_attention_heads"]
     writer.add_name(model_dir.name)
-    writer.add_context_length(config.get("max_position_embeddings", 2048))
-    writer.add_embedding_length(config["hidden_size"])
-    writer.add_block_count(config["num_hidden_layers"])
-    writer.add_feed_forward_length(config["intermediate_size"])
-    writer.add_head_count(heads)
-    writer.add_head_count_kv(config.get("num_key_value_heads", heads))
-    writer.add_rope_dimension_count(config.get("head_dim") or config["hidden_size"] // heads)
-    writer.add_rope_freq_base(float(config.get("rope_theta", 10000.0)))
-    writer.add_layer_norm_rms_eps(float(config.get("rms_norm_eps", 1e-5)))
-    writer.add_vocab_size(embed_rows)
-    for key, value in gguf_tokenizer_fields(model_dir, embed_rows).items():
-        writer.add_key_value(key, value, *_value_types(value))
-
-
-def _value_types(value):
-    import gguf
-
-    T = gguf.GGUFValueType
-    if isinstance(value, list):
-        return T.ARRAY, (T.STRING if value and isinstance(value[0], str) else T.INT32)
-    if isinstance(value, str):
-        return T.STRING, None
-    return T.UINT32, None
+    values = common.shared_metadata(arch, config, embed_rows) | arch.metadata(config)
+    values |= gguf_tokenizer_fields(model_dir, embed_rows)
+    for key, value in values.items():
+        writer.add_key_value(key, value, *common.value_type(value))

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeunlearn.errors import UserError
-from edgeunlearn.models import llama_layout
+from edgeunlearn.models import architectures
+from edgeunlearn.models.architectures import common
 
 SOURCE_FILE = "edgeunlearn_source.json"
 
@@ -27,48 +28,41 @@ def source_type(reader) -> str:
     return max(counts, key=counts.get) if counts else "F32"
 
 
-def hf_config(fields: dict) -> dict:
-    arch = fields.get("general.architecture")
-    if arch not in llama_layout.SUPPORTED_ARCHITECTURES:
-        supported = ", ".join(llama_layout.SUPPORTED_ARCHITECTURES)
-        raise UserError(f"GGUF architecture {arch!r} cannot be loaded for training: supported are {supported}")
+def architecture_of(fields: dict):
+    return architectures.for_gguf(fields.get("general.architecture"))
 
-    def key(name, default=None):
-        return fields.get(f"{arch}.{name}", default)
 
-    heads = int(key("attention.head_count"))
-    hidden = int(key("embedding_length"))
-    return {
-        "model_type": "llama",
-        "hidden_size": hidden,
-        "num_hidden_layers": int(key("block_count")),
-        "intermediate_size": int(key("feed_forward_length")),
-        "num_attention_heads": heads,
-        "num_key_value_heads": int(key("attention.head_count_kv", heads)),
-        "head_dim": int(key("rope.dimension_count", hidden // heads)),
-        "rms_norm_eps": float(key("attention.layer_norm_rms_epsilon", 1e-5)),
-        "rope_theta": float(key("rope.freq_base", 10000.0)),
-        "max_position_embeddings": int(key("context_length", 2048)),
-        "vocab_size": len(fields["tokenizer.ggml.tokens"]),
-        "tie_word_embeddings": True,
-    }
+def hf_config(reader, fields: dict) -> dict:
+    """An mlx-lm config.json from the file's key/values and its non-weight tensors (e.g. rope factors)."""
+    arch = architecture_of(fields)
+    embed = next(t for t in reader.tensors if t.name == "token_embd.weight")
+    config = common.shared_config(arch, fields, int(embed.shape[-1]))
+    config["tie_word_embeddings"] = not any(t.name == "output.weight" for t in reader.tensors)
+    return config | arch.config(fields, _side_tensors(reader))
+
+
+def _side_tensors(reader) -> dict[str, np.ndarray]:
+    """Tensors that are not model weights (rope factors): small, always f32."""
+    return {t.name: np.asarray(t.data, dtype=np.float32) for t in reader.tensors if t.name.startswith("rope_")}
 
 
 def import_weights(reader, config: dict) -> dict[str, np.ndarray]:
-    """Dequantize every tensor to fp32 under its HF name, undoing llama.cpp's q/k permutation."""
+    """Dequantize every model tensor to fp32 under its mlx-lm name, undoing llama.cpp's storage transforms."""
     from gguf.quants import dequantize
 
-    by_gguf = {g: h for h, g in llama_layout.gguf_name_map(config["num_hidden_layers"]).items()}
+    arch = architectures.for_model_type(config["model_type"])
+    names = common.mlx_parameter_names(config)
+    by_gguf = {g: h for h, g in common.gguf_name_map(arch, config, names).items()}
     weights = {}
     for tensor in reader.tensors:
         hf = by_gguf.get(tensor.name)
         if hf is None:
-            continue  # e.g. rope_freqs, recomputed by the model
+            continue  # e.g. rope_freqs, which the config describes
         w = dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
-        heads = llama_layout.permuted_heads(hf, config)
-        weights[hf] = llama_layout.from_llamacpp_rows(w, heads) if heads else w
-    config["tie_word_embeddings"] = "lm_head.weight" not in weights
-    config["vocab_size"] = weights["model.embed_tokens.weight"].shape[0]
+        weights[hf] = arch.from_gguf(hf, w, config)
+    missing = [n for n in names if n not in weights and n != "lm_head.weight"]
+    if missing:
+        raise UserError(f"the GGUF lacks {len(missing)} tensors its architecture needs, e.g. {missing[0]}")
     return weights
 
 
@@ -81,7 +75,7 @@ def materialize(gguf_path: Path, out_dir: Path) -> None:
 
     reader = gguf.GGUFReader(str(gguf_path))
     fields = read_fields(reader)
-    config = hf_config(fields)
+    config = hf_config(reader, fields)
     tokenizer = tokenizer_from_gguf_fields(fields)
     weights = import_weights(reader, config)
     out_dir.mkdir(parents=True)

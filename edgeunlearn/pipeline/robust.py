@@ -7,7 +7,8 @@ from pathlib import Path
 
 from edgeunlearn.config import RunConfig
 from edgeunlearn.errors import UserError
-from edgeunlearn.models import llama_layout
+from edgeunlearn.models import architectures
+from edgeunlearn.models.architectures import common
 from edgeunlearn.training.callbacks import SILENT, Progress
 from edgeunlearn.training.robust import StoredTypes, resolve_targets
 
@@ -45,8 +46,10 @@ def hf_tensor_types(gguf_path: Path, model_dir: Path) -> dict[str, str]:
     """{HF tensor name: ggml type name} of every matrix `gguf_path` holds."""
     import gguf
 
-    n_layers = json.loads((Path(model_dir) / "config.json").read_text())["num_hidden_layers"]
-    to_hf = {g: h for h, g in llama_layout.gguf_name_map(n_layers).items()}
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    arch = architectures.for_model_type(config.get("model_type"))
+    names = common.mlx_parameter_names(config)
+    to_hf = {g: h for h, g in common.gguf_name_map(arch, config, names).items()}
     types = {}
     for tensor in gguf.GGUFReader(str(gguf_path)).tensors:
         if tensor.name in to_hf and len(tensor.shape) == 2:
