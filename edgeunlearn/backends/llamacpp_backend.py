@@ -29,12 +29,12 @@ SEQ_TOKENS = 512  # longest prompt + answer one sequence may hold
 
 
 class LlamaCppBackend:
-    def __init__(self, gguf_path: Path, tokenizer=None, threads: int | None = None):
+    def __init__(self, gguf_path: Path, tokenizer=None, threads: int | None = None, prompt_format: str = "auto"):
         gguf_path = Path(gguf_path)
         if not gguf_path.is_file():
             raise UserError(f"GGUF file not found: {gguf_path}")
         self.path = gguf_path
-        self.prompter = Prompter(tokenizer if tokenizer is not None else tokenizer_for(gguf_path))
+        self.prompter = Prompter(tokenizer if tokenizer is not None else tokenizer_for(gguf_path), prompt_format)
         self._stack = ExitStack()  # every llama.cpp resource is released here, in reverse order
         try:
             self._open(str(gguf_path), threads or os.cpu_count() or 1)
@@ -126,7 +126,7 @@ class LlamaCppBackend:
             return [_stats([self._logits(i) for i, _ in rows], [t for _, t in rows]) for rows in wanted]
         return [np.array([_log_softmax_at(self._logits(i), t) for i, t in rows], dtype=np.float32) for rows in wanted]
 
-    def generate(self, questions: Sequence[str], max_new_tokens: int) -> list[str]:
+    def generate(self, questions: Sequence[str | QAItem], max_new_tokens: int) -> list[str]:
         answers: list[str] = []
         for start in range(0, len(questions), PARALLEL):
             prompts = [self._fit(self.prompter.prompt_ids(q)) for q in questions[start : start + PARALLEL]]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,12 +18,12 @@ GENERATE_BATCH = 16
 
 
 class MLXBackend:
-    def __init__(self, model_dir: Path):
+    def __init__(self, model_dir: Path, prompt_format: str = "auto"):
         from mlx_lm import load
 
         self.model_dir = Path(model_dir)
         self.model, self.tokenizer = load(str(model_dir))
-        self.prompter = Prompter(self.tokenizer)
+        self.prompter = Prompter(self.tokenizer, prompt_format)
         self.pad_id = self.tokenizer.pad_token_id or 0
         self.model.eval()
 
@@ -115,8 +114,9 @@ class MLXBackend:
                 out[i] = stats_from_logprobs(np.array(logp[row])[mask[row]], targets[row][mask[row]])
         return out
 
-    def generate(self, questions: Sequence[str], max_new_tokens: int, temperature: float = 0.0) -> list[str]:
-        """Greedy answers; with `temperature` > 0, sampled (top-p 0.95; seed with mx.random.seed)."""
+    def generate(self, questions: Sequence[str | QAItem], max_new_tokens: int, temperature: float = 0.0) -> list[str]:
+        """Greedy answers to questions or items (an item's `prompt` serves completion prompts); with
+        `temperature` > 0, sampled (top-p 0.95; seed with mx.random.seed)."""
         from mlx_lm.generate import batch_generate
         from mlx_lm.sample_utils import make_sampler
 

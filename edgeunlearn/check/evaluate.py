@@ -114,7 +114,7 @@ def mean_logprob(results: Sequence[ItemResult]) -> float | None:
 def evaluate_items(backend, items: Sequence[QAItem], judge: Judge, max_new_tokens: int) -> list[ItemResult]:
     if not items:
         return []
-    answers = backend.generate([i.question for i in items], max_new_tokens)
+    answers = backend.generate(list(items), max_new_tokens)
     logprobs = backend.score(items)
     facts = judge.facts.assess(items, answers)
     ratios = truth_ratios(backend, items)

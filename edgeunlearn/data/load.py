@@ -1,4 +1,5 @@
-"""Load question/answer sets from JSONL, JSON, CSV or a saved `datasets` folder, through `datasets`.
+"""Load question/answer sets from JSONL, JSON, CSV, a saved `datasets` folder or a Hub-format dataset folder,
+through `datasets`.
 
 Required fields: `question`, `answer` (TOFU's names). Optional `keywords`: a list, or one string with
 `;` between keywords (CSV). Extra fields are kept on the item for metrics that want them.
@@ -43,9 +44,7 @@ def _load_rows(path: Path, role: str) -> list[dict]:
     datasets.disable_progress_bars()
     try:
         if path.is_dir():
-            data = datasets.load_from_disk(str(path))
-            if isinstance(data, datasets.DatasetDict):
-                data = data[next(iter(data))]
+            data = _load_folder(datasets, path)
         elif path.suffix.lower() in FORMATS:
             if path.stat().st_size == 0:
                 return []
@@ -57,6 +56,16 @@ def _load_rows(path: Path, role: str) -> list[dict]:
     except Exception as exc:  # datasets raises many types for unreadable files
         raise UserError(f"{role} file {path} could not be read ({type(exc).__name__}): fix its format") from exc
     return data.to_list()
+
+
+def _load_folder(datasets, path: Path):
+    """A folder written by `save_to_disk`, or one laid out like a Hub dataset (parquet / JSON / CSV files, e.g.
+    TOFU's `forget10/train-*.parquet`): its first split."""
+    saved = any((path / f).exists() for f in ("dataset_info.json", "state.json", "dataset_dict.json"))
+    data = datasets.load_from_disk(str(path)) if saved else datasets.load_dataset(str(path))
+    if isinstance(data, datasets.DatasetDict):
+        data = data[next(iter(data))]
+    return data
 
 
 def _check_jsonl(path: Path, role: str) -> None:

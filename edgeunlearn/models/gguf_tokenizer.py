@@ -42,8 +42,10 @@ def tokenizer_from_gguf_fields(fields: dict):
     from transformers import PreTrainedTokenizerFast
 
     kind = fields.get("tokenizer.ggml.model")
+    if kind == "llama":
+        return _sentencepiece_from_gguf_fields(fields)
     if kind != "gpt2":
-        raise UserError(f"GGUF tokenizer model {kind!r} is not supported: only BPE ('gpt2') is")
+        raise UserError(f"GGUF tokenizer model {kind!r} is not supported: BPE ('gpt2') and SentencePiece ('llama') are")
     tokens = fields["tokenizer.ggml.tokens"]
     merges = [tuple(m.split(" ", 1)) for m in fields["tokenizer.ggml.merges"]]
     bpe = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges))
@@ -63,6 +65,33 @@ def tokenizer_from_gguf_fields(fields: dict):
         eos_token=token("eos"),
         unk_token=token("unknown"),
         pad_token=token("padding") or token("eos"),
+        chat_template=fields.get("tokenizer.chat_template"),
+        clean_up_tokenization_spaces=False,
+    )
+
+
+def _sentencepiece_from_gguf_fields(fields: dict):
+    """A SentencePiece vocabulary (Gemma, Llama-2, Phi-3) through transformers' own GGUF converter, which knows
+    each family's normalizer and byte fallback."""
+    from transformers import PreTrainedTokenizerFast
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_TOKENIZER_MAPPING, convert_gguf_tokenizer
+
+    renames = GGUF_TOKENIZER_MAPPING["tokenizer"]
+    spec = {name: fields[f"tokenizer.{key}"] for key, name in renames.items() if f"tokenizer.{key}" in fields}
+    backend, _ = convert_gguf_tokenizer(fields["general.architecture"], spec)
+    tokens = fields["tokenizer.ggml.tokens"]
+
+    def token(key):
+        idx = fields.get(f"tokenizer.ggml.{key}_token_id")
+        return tokens[idx] if idx is not None and idx < len(tokens) else None
+
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token=token("bos"),
+        eos_token=token("eos"),
+        unk_token=token("unknown"),
+        pad_token=token("padding") or token("eos"),
+        add_bos_token=bool(fields.get("tokenizer.ggml.add_bos_token", True)),
         chat_template=fields.get("tokenizer.chat_template"),
         clean_up_tokenization_spaces=False,
     )

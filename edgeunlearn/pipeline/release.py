@@ -169,7 +169,7 @@ def _knowledge(backend, inputs: Inputs, cfg: RunConfig) -> tuple[float | None, f
     judge = Judge(cfg.check.rouge_threshold, "entity")
     shares = []
     for items in (inputs.forget, inputs.checked_retain):
-        answers = backend.generate([i.question for i in items], cfg.check.max_new_tokens) if items else []
+        answers = backend.generate(list(items), cfg.check.max_new_tokens) if items else []
         verdicts = [judge.verdict(item, answer).knows for item, answer in zip(items, answers)]
         shares.append(sum(verdicts) / len(verdicts) if verdicts else None)
     return shares[0], shares[1]
