@@ -1,8 +1,9 @@
 """Tokenizers between GGUF metadata and HF `tokenizer.json`, in both directions.
 
-Import builds a `tokenizers` BPE tokenizer from `tokenizer.ggml.*` so MLX trains on exactly the token ids
-llama.cpp will see; export writes those keys back from a `tokenizer.json`. Only GPT-2-style byte-level BPE
-(what llama.cpp calls "gpt2") is supported; a pre-tokenizer we do not know is refused, not guessed.
+Import builds a `tokenizers` tokenizer from `tokenizer.ggml.*` so MLX trains on exactly the token ids llama.cpp
+will see: GPT-2-style byte-level BPE ("gpt2") here, SentencePiece ("llama": Gemma, Phi-3) through transformers'
+own GGUF converter. Export writes the keys back from a BPE `tokenizer.json`. A pre-tokenizer we do not know is
+refused, not guessed.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ def _pre_tokenizer(pre: str):
 def tokenizer_from_gguf_fields(fields: dict):
     """Build a transformers fast tokenizer from GGUF key/values (`fields`: key -> python value)."""
     from tokenizers import AddedToken, Tokenizer, decoders, models
-    from transformers import PreTrainedTokenizerFast
 
     kind = fields.get("tokenizer.ggml.model")
     if kind == "llama":
@@ -54,31 +54,13 @@ def tokenizer_from_gguf_fields(fields: dict):
     types = fields.get("tokenizer.ggml.token_type", [NORMAL] * len(tokens))
     special = [t for t, k in zip(tokens, types) if k in (CONTROL, USER_DEFINED)]
     bpe.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in special])
-
-    def token(key):
-        idx = fields.get(f"tokenizer.ggml.{key}_token_id")
-        return tokens[idx] if idx is not None and idx < len(tokens) else None
-
-    return PreTrainedTokenizerFast(
-        tokenizer_object=bpe,
-        bos_token=token("bos"),
-        eos_token=token("eos"),
-        unk_token=token("unknown"),
-        pad_token=token("padding") or token("eos"),
-        chat_template=fields.get("tokenizer.chat_template"),
-        clean_up_tokenization_spaces=False,
-    )
+    return _fast_tokenizer(bpe, fields)
 
 
-def _sentencepiece_from_gguf_fields(fields: dict):
-    """A SentencePiece vocabulary (Gemma, Llama-2, Phi-3) through transformers' own GGUF converter, which knows
-    each family's normalizer and byte fallback."""
+def _fast_tokenizer(backend, fields: dict, **extra):
+    """A transformers fast tokenizer around `backend` with the file's special tokens and chat template."""
     from transformers import PreTrainedTokenizerFast
-    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_TOKENIZER_MAPPING, convert_gguf_tokenizer
 
-    renames = GGUF_TOKENIZER_MAPPING["tokenizer"]
-    spec = {name: fields[f"tokenizer.{key}"] for key, name in renames.items() if f"tokenizer.{key}" in fields}
-    backend, _ = convert_gguf_tokenizer(fields["general.architecture"], spec)
     tokens = fields["tokenizer.ggml.tokens"]
 
     def token(key):
@@ -91,10 +73,21 @@ def _sentencepiece_from_gguf_fields(fields: dict):
         eos_token=token("eos"),
         unk_token=token("unknown"),
         pad_token=token("padding") or token("eos"),
-        add_bos_token=bool(fields.get("tokenizer.ggml.add_bos_token", True)),
         chat_template=fields.get("tokenizer.chat_template"),
         clean_up_tokenization_spaces=False,
+        **extra,
     )
+
+
+def _sentencepiece_from_gguf_fields(fields: dict):
+    """A SentencePiece vocabulary (Gemma, Llama-2, Phi-3) through transformers' own GGUF converter, which knows
+    each family's normalizer and byte fallback."""
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_TOKENIZER_MAPPING, convert_gguf_tokenizer
+
+    renames = GGUF_TOKENIZER_MAPPING["tokenizer"]
+    spec = {name: fields[f"tokenizer.{key}"] for key, name in renames.items() if f"tokenizer.{key}" in fields}
+    backend, _ = convert_gguf_tokenizer(fields["general.architecture"], spec)
+    return _fast_tokenizer(backend, fields, add_bos_token=bool(fields.get("tokenizer.ggml.add_bos_token", True)))
 
 
 def gguf_tokenizer_fields(model_dir: Path, vocab_rows: int) -> dict:
