@@ -184,16 +184,27 @@ def test_a_wrong_storage_convention_is_caught(exported, tmp_path, monkeypatch):
     assert worst > 10 * TOLERANCE.get(name, 0.01), f"{name}: the wrong layout went unseen ({worst:.4f})"
 
 
-def test_llama3_rope_scaling_is_recovered_from_rope_freqs():
-    config = CONFIGS["llama"] | {"head_dim": 64}
-    divisors = llama.llama3_rope_divisors(config)
+def _mlx_llama3_divisors(config: dict) -> np.ndarray:
+    """The reference: mlx-lm's own Llama3RoPE periods divided by plain rope's."""
+    import mlx.core as mx
+    from mlx_lm.models.rope_utils import Llama3RoPE
+
+    dims, base = config["head_dim"], config["rope_theta"]
+    rope = Llama3RoPE(dims, base=base, scaling_config=config["rope_scaling"])
+    return np.array(rope._freqs) / np.array(base ** (mx.arange(0, dims, 2) / dims))
+
+
+@pytest.mark.parametrize("dims", [64, 4])  # 4: no frequency falls inside the blended band
+def test_llama3_rope_scaling_is_written_as_mlx_lm_computes_it_and_recovered(dims):
+    config = CONFIGS["llama"] | {"head_dim": dims}
+    expected = _mlx_llama3_divisors(config)
+    assert np.allclose(llama.llama3_rope_divisors(config), expected, rtol=1e-5)
     fields = {"llama.rope.freq_base": 10000.0, "llama.rope.scaling.original_context_length": 64}
-    scaling = llama.ARCH.config(fields, {llama.ROPE_FREQS: divisors})["rope_scaling"]
-    assert np.allclose(llama.llama3_rope_divisors(config | {"rope_scaling": scaling}), divisors, atol=1e-5)
+    scaling = llama.ARCH.config(fields, {llama.ROPE_FREQS: expected.astype(np.float32)})["rope_scaling"]
     assert scaling["factor"] == pytest.approx(8.0)
-    # by hand: 1/freq = 10000^(2i/64); wavelength 2π·10000^(i/32); i=0 → 2π < 64/4 = 16 → kept (divisor 1);
-    # i=31 → 2π·10000^(31/32) ≈ 47,100 > 64/1 → slowed by the factor 8
-    assert divisors[0] == pytest.approx(1.0) and divisors[-1] == pytest.approx(8.0)
+    assert np.allclose(_mlx_llama3_divisors(config | {"rope_scaling": scaling}), expected, rtol=1e-4)
+    # by hand: wavelength 2π·10000^(2i/dims); i=0 → 2π < 64/4 = 16 → kept (1); the last one is > 64 → slowed (8)
+    assert expected[0] == pytest.approx(1.0) and expected[-1] == pytest.approx(8.0)
 
 
 def test_unknown_architectures_and_lora_keys_are_refused():

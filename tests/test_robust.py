@@ -69,8 +69,7 @@ def _file_weights(path, config) -> dict[str, np.ndarray]:
     """Every matrix of a GGUF dequantized by the gguf package, in HF names and HF row order."""
     import gguf
 
-    arch = architectures.for_model_type(config["model_type"])
-    to_hf = {g: h for h, g in common.gguf_name_map(arch, config, common.mlx_parameter_names(config)).items()}
+    to_hf = common.hf_names_by_gguf(architectures.for_model_type(config["model_type"]), config)
     out = {}
     for t in gguf.GGUFReader(str(path)).tensors:
         if t.name in to_hf and len(t.shape) == 2:

@@ -28,13 +28,9 @@ def source_type(reader) -> str:
     return max(counts, key=counts.get) if counts else "F32"
 
 
-def architecture_of(fields: dict):
-    return architectures.for_gguf(fields.get("general.architecture"))
-
-
 def hf_config(reader, fields: dict) -> dict:
     """An mlx-lm config.json from the file's key/values and its non-weight tensors (e.g. rope factors)."""
-    arch = architecture_of(fields)
+    arch = architectures.for_gguf(fields.get("general.architecture"))
     embed = next(t for t in reader.tensors if t.name == "token_embd.weight")
     config = common.shared_config(arch, fields, int(embed.shape[-1]))
     config["tie_word_embeddings"] = not any(t.name == "output.weight" for t in reader.tensors)
@@ -51,8 +47,7 @@ def import_weights(reader, config: dict) -> dict[str, np.ndarray]:
     from gguf.quants import dequantize
 
     arch = architectures.for_model_type(config["model_type"])
-    names = common.mlx_parameter_names(config)
-    by_gguf = {g: h for h, g in common.gguf_name_map(arch, config, names).items()}
+    by_gguf = common.hf_names_by_gguf(arch, config)
     weights = {}
     for tensor in reader.tensors:
         hf = by_gguf.get(tensor.name)
@@ -60,7 +55,7 @@ def import_weights(reader, config: dict) -> dict[str, np.ndarray]:
             continue  # e.g. rope_freqs, which the config describes
         w = dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
         weights[hf] = arch.from_gguf(hf, w, config)
-    missing = [n for n in names if n not in weights and n != "lm_head.weight"]
+    missing = [n for n in by_gguf.values() if n not in weights and n != "lm_head.weight"]
     if missing:
         raise UserError(f"the GGUF lacks {len(missing)} tensors its architecture needs, e.g. {missing[0]}")
     return weights

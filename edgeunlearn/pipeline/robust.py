@@ -47,9 +47,7 @@ def hf_tensor_types(gguf_path: Path, model_dir: Path) -> dict[str, str]:
     import gguf
 
     config = json.loads((Path(model_dir) / "config.json").read_text())
-    arch = architectures.for_model_type(config.get("model_type"))
-    names = common.mlx_parameter_names(config)
-    to_hf = {g: h for h, g in common.gguf_name_map(arch, config, names).items()}
+    to_hf = common.hf_names_by_gguf(architectures.for_model_type(config.get("model_type")), config)
     types = {}
     for tensor in gguf.GGUFReader(str(gguf_path)).tensors:
         if tensor.name in to_hf and len(tensor.shape) == 2:

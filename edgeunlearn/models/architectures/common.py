@@ -31,6 +31,11 @@ def gguf_name_map(arch: Architecture, config: dict, hf_names) -> dict[str, str]:
     return mapping
 
 
+def hf_names_by_gguf(arch: Architecture, config: dict) -> dict[str, str]:
+    """llama.cpp tensor name → the name mlx-lm's model class gives it: what reading a GGUF needs."""
+    return {g: h for h, g in gguf_name_map(arch, config, mlx_parameter_names(config)).items()}
+
+
 def gguf_arch_enum(arch: Architecture):
     import gguf
 

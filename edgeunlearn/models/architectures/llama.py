@@ -90,9 +90,12 @@ def _config(fields: dict, tensors: dict) -> dict:
     if inside.sum() >= 2:  # smooth = a · context / wavelen + b, linear in 1/wavelen: fit (a, b)
         smooth = (1.0 / divisors[inside] - 1.0 / factor) / (1.0 - 1.0 / factor)
         a, b = np.polyfit(old_context / wavelen[inside], smooth, 1)
-    else:  # no point inside the band: its edges sit between the last kept and the first slowed wavelength
+    else:  # no point inside the band: put its edges strictly between the last kept and the first slowed wavelength
         kept, slowed = wavelen[divisors <= 1.0 + 1e-6].max(), wavelen[divisors >= factor - 1e-6].min()
-        a_high, a_low = old_context / kept, old_context / slowed
+        a_high, a_low = (
+            old_context / (kept * (slowed / kept) ** (1 / 3)),
+            old_context / (kept * (slowed / kept) ** (2 / 3)),
+        )
         a, b = 1.0 / (a_high - a_low), -a_low / (a_high - a_low)
     low = -b / a
     high = low + 1.0 / a
