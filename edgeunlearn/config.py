@@ -47,15 +47,16 @@ class TrainConfig:
         "straight-through); `auto`: the base's own type plus every type the run checks",
     )
     until: bool = _opt(False, "stop rule: stop once forgetting holds at full precision and every robust_to type")
-    until_every: int = _opt(5, "stop rule: score the forget and retain sets every N steps")
-    until_margin: float = _opt(
-        1.0,
-        "stop rule: a forget item counts as forgotten when, on its greedy path to the fact, the reference token "
-        "trails the model's top choice by this many nats",
+    until_every: int = _opt(5, "stop rule: answer the forget and watched retain items every N steps")
+    until_tokens: int = _opt(24, "stop rule: length of the greedy answers it judges (as the check's max_new_tokens)")
+    until_retain_watch: float = _opt(
+        0.25,
+        "stop rule: share of --retain set aside from a retain term's training for the rule to watch "
+        "(knowledge the loss never fits)",
     )
     until_forget: float = _opt(1.0, "stop rule: share of forget items that must be forgotten at every type")
     until_retain_floor: float = _opt(
-        0.9, "stop rule: a check counts only when every type keeps at least this share of the retain items"
+        0.9, "stop rule: a check counts only when every type keeps at least this share of the watched retain items"
     )
     until_patience: int = _opt(
         0, "stop rule: stop after this many checks in a row below the retain floor (0: never stop for it)"

@@ -2,6 +2,7 @@
 writes into the file, the gradient passes straight through, the stop rule stops, the verdicts say it."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from typer.testing import CliRunner
 
 from edgeunlearn.backends.mlx_backend import MLXBackend
 from edgeunlearn.check.evaluate import ItemResult, VariantResult, VariantSpec
+from edgeunlearn.check.judge import keyword_hit
 from edgeunlearn.check.summary import recovery, summarize, verdict_line
 from edgeunlearn.cli.app import app
 from edgeunlearn.config import MethodArgs, TrainConfig
@@ -21,17 +23,8 @@ from edgeunlearn.models.architectures import common, llama
 from edgeunlearn.pipeline.robust import hf_tensor_types
 from edgeunlearn.quantize.llamacpp import quantize_gguf
 from edgeunlearn.training.robust import RobustTraining, StoredTypes, resolve_targets
-from edgeunlearn.training.trainer import train
-from edgeunlearn.training.until import (
-    FORGOTTEN,
-    RETAIN_FLOOR,
-    ItemScore,
-    fact_tokens,
-    forgotten_share,
-    kept_share,
-    reference_gaps,
-    scored_items,
-)
+from edgeunlearn.training.trainer import _retain_for, train
+from edgeunlearn.training.until import FORGOTTEN, RETAIN_FLOOR, forgotten_share, kept_share, split_retain
 
 TARGETS = ("Q4_0", "Q4_K_M")
 
@@ -141,84 +134,79 @@ def test_the_gradient_passes_straight_through_the_rounding(tiny_model, stored, f
     assert abs(float(loss_fp) - float(loss_q)) > 1e-4  # the view really changed the forward
 
 
-def test_fact_tokens_are_the_keyword_tokens(smollm2):
-    backend = MLXBackend(smollm2.mlx_dir)
-    answer = backend.prompter.answer_ids("The capital of France is Paris.")
-    mask = fact_tokens(backend.tokenizer, answer, ["Paris"])
-    picked = backend.tokenizer.decode([t for t, m in zip(answer, mask) if m])
-    assert picked.strip() == "Paris"
-    assert fact_tokens(backend.tokenizer, answer, ["Lyon"]).all()  # keyword absent: the whole answer
-
-
 def test_forgotten_and_kept_shares_by_hand():
-    def score(*gaps):
-        return ItemScore(np.array(gaps, dtype=float))
+    base = np.array([1, 1, 1, 0, 1], dtype=bool)
+    now = np.array([0, 1, 0, 1, 0], dtype=bool)
+    # the base states items 0, 1, 2, 4; the model no longer states 0, 2, 4; item 3 the base never stated
+    assert forgotten_share(now, base) == 3 / 4
+    assert kept_share(now, base) == 1 / 4
+    assert forgotten_share(now, np.zeros(5, dtype=bool)) == 1.0 and kept_share(now, np.zeros(5, dtype=bool)) == 1.0
 
-    # forgotten: somewhere the base's greedy token was the reference's, the model's reference trails by ≥ margin
-    base = [score(0, 0, 0), score(2, 0, 0), score(0, 5, 0), score(3, 3)]
-    now = [score(0, 1.5, 0), score(4, 0, 0.5), score(0, 0, 1.0), score(9, 9)]
-    # item 0 breaks by 1.5 at position 1; item 1 only where the base also missed (position 0) and by 0.5 later;
-    # item 2 by 1.0 at position 2; item 3: the base never follows the reference — left out of the share
-    assert forgotten_share(now, base, 1.0) == 2 / 3
-    assert forgotten_share(now, base, 1.2) == 1 / 3
-    assert forgotten_share(now, base, 0.4) == 1.0
-    # kept: wherever the base's greedy token was the reference's, the model's must be too
-    base = [score(1, 0, 0, 0), score(1, 1, 0, 0), score(1, 0, 1, 0)]
-    now = [score(1, 0, 0, 0), score(1, 0, 0.1, 0), score(1, 0, 0, 0)]
-    assert kept_share(now, base) == 2 / 3  # item 2 lost position 2, which the base had right
+
+def test_split_retain_sets_aside_a_seeded_share(facts):
+    items = [*facts, *facts, *facts]  # 12 items
+    trained, watched = split_retain(items, 0.25, seed=0)
+    assert len(watched) == 3 and len(trained) == 9
+    assert sorted(map(id, trained + watched)) == sorted(map(id, items))
+    assert [id(x) for x in split_retain(items, 0.25, seed=0)[1]] == [id(x) for x in watched]
+    assert split_retain(items[:1], 0.25, seed=0) == (items[:1], items[:1])  # one item: nothing to set aside
+    assert len(split_retain(items[:2], 0.9, seed=0)[0]) == 1  # training keeps at least one
+
+
+def _states(backend, items) -> list[bool]:
+    """Whether each item's greedy answer (24 tokens, as the stop rule answers) states its keyword."""
+    return [keyword_hit(text, item.keywords) for item, text in zip(items, backend.generate(items, 24))]
 
 
 @pytest.fixture(scope="module")
-def learned_tiny(tiny_model, tmp_path_factory):
-    """The tiny model after it learned the facts (LoRA fused, saved as a model folder), so that its greedy paths
-    follow the references: the stop rule has something to break and something to keep."""
-    import shutil
-
-    import mlx.core as mx
-    from conftest import FACTS
-
-    folder = tmp_path_factory.mktemp("learned") / "tiny-learned"
-    shutil.copytree(tiny_model, folder)
-    backend = MLXBackend(folder)
-    learn = TrainConfig(steps=200, batch_size=4, learning_rate=3e-3, lora_rank=32)
-    train(backend, get_method("learn"), list(FACTS), None, learn, MethodArgs(), 0, folder.parent / "learn")
-    backend.fuse_lora()
-    learned = reference_gaps(backend, scored_items(backend, list(FACTS)))
-    assert all(s.greedy_ok.any() for s in learned), "the facts were not learned: the stop rule could not be tested"
-    mx.save_safetensors(str(folder / "model.safetensors"), {k: mx.array(v) for k, v in backend.weights().items()})
-    return folder
+def smol_stored(smollm2, tmp_path_factory):
+    """Which ggml type each SmolLM2 tensor holds in llama.cpp's Q4_0 and Q4_K_M files, read back from real ones."""
+    folder = tmp_path_factory.mktemp("smol-types")
+    f16 = export_gguf(MLXBackend(smollm2.mlx_dir).weights(), smollm2.mlx_dir, folder / "F16.gguf", None)
+    types = {t: hf_tensor_types(quantize_gguf(f16, folder / f"{t}.gguf", t), smollm2.mlx_dir) for t in TARGETS}
+    return StoredTypes(types)
 
 
-def test_stop_rule_stops_once_forgotten_at_every_type(learned_tiny, facts, stored, tmp_path):
-    backend = MLXBackend(learned_tiny)
-    cfg = TrainConfig(steps=30, batch_size=2, learning_rate=3e-3, lora_rank=4, until=True, until_every=2)
+@pytest.fixture
+def known(smollm2, facts):
+    """The facts with keywords, after checking that the real model's greedy answers state every one of them: a
+    model that never stated them would leave the stop rule nothing to forget or keep."""
+    keyed = [f for f in facts if f.keywords]
+    assert all(_states(MLXBackend(smollm2.mlx_dir), keyed))
+    return keyed
+
+
+def test_stop_rule_stops_once_forgotten_at_every_type(smollm2, known, smol_stored, tmp_path):
+    backend = MLXBackend(smollm2.mlx_dir)
+    cfg = TrainConfig(steps=30, batch_size=2, learning_rate=1e-3, lora_rank=4, until=True, until_every=2)
     cfg = TrainConfig(**{**cfg.__dict__, "until_retain_floor": 0.0})
-    result = train(backend, get_method("ga"), facts[:2], facts[2:], cfg, MethodArgs(), 0, tmp_path, stored=stored)
+    forget, retain = known[:2], known[2:]
+    result = train(backend, get_method("ga"), forget, retain, cfg, MethodArgs(), 0, tmp_path, stored=smol_stored)
     assert result.until["stopped"] == FORGOTTEN and 2 <= result.steps < 30 and result.steps % 2 == 0
     assert result.robust_to == TARGETS
     checks = result.until["checks"]
     assert set(checks[-1]["forgotten"]) == {"full", *TARGETS} and min(checks[-1]["forgotten"].values()) == 1.0
     assert all(min(c["forgotten"].values()) < 1.0 for c in checks[:-1])
-    gaps = reference_gaps(backend, scored_items(backend, facts[:2]))
-    assert all(g.gap.max() >= cfg.until_margin for g in gaps)  # at full precision, by hand
+    assert not any(_states(backend, forget))  # at full precision, by hand: neither answer states its fact
 
 
-def test_stop_rule_keeps_the_best_weights_above_the_retain_floor(learned_tiny, facts, tmp_path):
-    """After learning the facts, gradient ascent with a large learning rate wrecks the retain items: training
+def test_stop_rule_keeps_the_best_weights_above_the_retain_floor(smollm2, known, tmp_path):
+    """Gradient ascent with a large learning rate wrecks the retain items: training
     stops at the first check below the floor and the adapter saved is the one of the best acceptable check (its
     own checkpoint file)."""
     import mlx.core as mx
 
-    backend = MLXBackend(learned_tiny)
+    backend = MLXBackend(smollm2.mlx_dir)
     cfg = TrainConfig(steps=10, batch_size=2, learning_rate=2e-2, lora_rank=4, until=True, until_every=1)
-    settings = {"until_retain_floor": 1.0, "until_margin": 1e9, "checkpoint_every": 1, "until_patience": 1}
+    settings = {"until_retain_floor": 1.0, "until_forget": 1.0, "checkpoint_every": 1, "until_patience": 1}
     cfg = TrainConfig(**{**cfg.__dict__, **settings})
-    result = train(backend, get_method("ga"), facts[:2], facts[2:], cfg, MethodArgs(), 0, tmp_path)
+    forget, retain = known[:1], known[1:3]  # gradient ascent has no retain term: the rule watches both
+    result = train(backend, get_method("ga"), forget, retain, cfg, MethodArgs(), 0, tmp_path)
     checks = result.until["checks"]
-    assert result.until["stopped"] == RETAIN_FLOOR and result.steps < 10
+    assert result.until["stopped"] == RETAIN_FLOOR and result.steps < 10 and result.until["watched_retain"] == 2
     assert min(checks[-1]["retain_kept"].values()) < 1.0
-    acceptable = [c["step"] for c in checks if min(c["retain_kept"].values()) >= 1.0]
-    best = acceptable[-1] if acceptable else 0  # nothing is forgotten by a 1e9 margin: the later wins ties
+    acceptable = [c for c in checks if min(c["retain_kept"].values()) >= 1.0]
+    best = max(acceptable, key=lambda c: (min(c["forgotten"].values()), c["step"]))["step"] if acceptable else 0
     assert result.until["restored_step"] == best
     saved = mx.load(str(tmp_path / "adapters.safetensors"))
     if best:
@@ -228,6 +216,18 @@ def test_stop_rule_keeps_the_best_weights_above_the_retain_floor(learned_tiny, f
         assert all(not np.array(v).any() for k, v in saved.items() if k.endswith("lora_b"))
     last = mx.load(str(tmp_path / f"{result.steps:06d}_adapters.safetensors"))
     assert not all(np.array_equal(np.array(saved[k]), np.array(last[k])) for k in saved)
+
+
+def test_stop_rule_watches_retain_items_the_loss_never_sees(tiny_model, facts, tmp_path):
+    """With a retain term, the rule watches a set-aside share of --retain, and training never draws it."""
+    retain = [replace(f, question=f"{f.question} ({k})") for k in range(2) for f in facts[1:]]  # 6: 2 watched
+    backend = MLXBackend(tiny_model)
+    cfg = TrainConfig(steps=2, batch_size=2, learning_rate=1e-3, lora_rank=4, until=True, until_every=2)
+    result = train(backend, get_method("gd"), facts[:1], retain, cfg, MethodArgs(), 0, tmp_path)
+    assert result.until["watched_retain"] == 2
+    trained, watched = _retain_for(get_method("gd"), retain, cfg, 0)
+    assert len(trained) == 4 and len(watched) == 2 and not {id(x) for x in trained} & {id(x) for x in watched}
+    assert _retain_for(get_method("ga"), retain, cfg, 0) == (retain, retain)  # no retain term: watch them all
 
 
 def _item(knows: bool) -> ItemResult:

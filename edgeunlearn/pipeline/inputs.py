@@ -140,9 +140,12 @@ def check_robust(cfg: RunConfig, source_type: str | None, checked: list[str]) ->
 
     resolve_targets(cfg.train.robust_to, source_type, checked)
     t = cfg.train
-    if t.until and (t.until_every < 1 or t.until_margin <= 0 or not 0 < t.until_forget <= 1):
+    if t.until and (
+        t.until_every < 1 or t.until_tokens < 1 or not 0 < t.until_forget <= 1 or not 0 <= t.until_retain_watch < 1
+    ):
         raise UserError(
-            "train.until needs until_every ≥ 1, until_margin > 0 and 0 < until_forget ≤ 1: "
+            "train.until needs until_every ≥ 1, until_tokens ≥ 1, 0 < until_forget ≤ 1 and "
+            "0 ≤ until_retain_watch < 1: "
             "fix the recipe's train section"
         )
 

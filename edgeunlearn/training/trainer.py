@@ -19,7 +19,7 @@ from edgeunlearn.training.batching import endless_batches, length_buckets, make_
 from edgeunlearn.training.callbacks import SILENT, Progress
 from edgeunlearn.training.robust import RobustTraining, StoredTypes
 from edgeunlearn.training.sure import apply_masks, saliency_masks
-from edgeunlearn.training.until import StopRule, scored_items
+from edgeunlearn.training.until import StopRule, split_retain
 
 ADAPTER_FILE = "adapters.safetensors"
 
@@ -60,9 +60,10 @@ def train(
     check_inputs(method, bool(retain), args)
     mx.random.seed(seed)
     backend.add_lora(cfg.lora_rank, cfg.lora_scale, cfg.lora_dropout, cfg.lora_keys, cfg.lora_layers)
+    retain, watched = _retain_for(method, retain, cfg, seed)
     streams, ref_nll, templates, masks = _inputs(backend, method, forget, retain, cfg, seed, templates)
     robust = RobustTraining(backend, stored) if stored is not None else None
-    rule = _stop_rule(backend, robust, facts or forget, retain, cfg)
+    rule = _stop_rule(backend, robust, facts or forget, watched, cfg)
     model = backend.model
     model.train()
     optimizer = optim.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -118,11 +119,20 @@ def _reference(backend, robust):
     return full_precision_base
 
 
-def _stop_rule(backend, robust, forget, retain, cfg: TrainConfig):
-    """The stop rule, with the base scored under every stored form (None when `train.until` is off)."""
+def _retain_for(method: Method, retain, cfg: TrainConfig, seed: int):
+    """(retain items the loss trains on, retain items the stop rule watches): with the stop rule on and a
+    retain term, a seeded share is set aside so that the rule sees knowledge the training never fits."""
+    retain = list(retain or [])
+    if not (cfg.until and method.needs_retain):
+        return retain, retain
+    return split_retain(retain, cfg.until_retain_watch, seed)
+
+
+def _stop_rule(backend, robust, forget, watched, cfg: TrainConfig):
+    """The stop rule, with the base answering under every stored form (None when `train.until` is off)."""
     if not cfg.until:
         return None
-    rule = StopRule(cfg, scored_items(backend, forget), scored_items(backend, retain or []))
+    rule = StopRule(cfg, list(forget), watched)
     rule.start(backend, robust)
     return rule
 

@@ -1,30 +1,35 @@
 """The stop rule (`train.until`): train until forgetting holds at full precision and at every robust_to type,
-without letting the retain set fall below a floor.
+without letting knowledge outside the training data fall below a floor.
 
 Why: a fixed step count that forgets the demo may forget half of another topic, or wreck it (FLAT's good window
-on the demo is 1-2 steps wide). Every `until_every` steps the forget and retain sets are scored — one batched
-forward pass per set and stored form, no generation — and compared with the base scored the same way:
+on the demo is 1-2 steps wide). Every `until_every` steps the rule runs the check in miniature on training-side
+data — short greedy answers, judged as the check judges them (keyword, else ROUGE-L) — at full precision and
+under each robust_to type's stored weights, and compares them with the base treated the same way:
 
-- a retain item is *kept* while, at every answer position up to its last fact token where the base's most
-  likely next token is the reference's, the model's is too: the greedy path to the fact is intact. A log-prob
-  margin does not see this: on the demo, npo_gd's retain answers became *more* likely than the base's while
-  greedy decoding took another first word ("Gold is a chemical symbol for gold.") on 42% of them;
-- a forget item is *forgotten* when that path is broken by a margin: at some such position the reference token
-  trails the model's most likely one by at least `until_margin` nats. Why not "the fact's log-prob fell N nats
-  below the base's" (the first version): on a held-out topic it disagreed with the check both ways — NPO
-  lowered every fact token by 3 nats while greedy decoding still said the fact (94% "forgotten", 31% by the
-  check), and ReLearn changed the first words ("... is a topic I know of") while the fact after the
-  reference's own lead-in stayed likely (0% "forgotten", 100% by the check). Items whose base never follows the
-  reference carry no greedy path to test and are left out of the share.
+- a forget item is *forgotten* under a form when the base's answer under that form (or at full precision)
+  states the fact and the model's no longer does;
+- a retain item is *kept* when the base's answer states it and the model's still does.
 
-A check is *acceptable* when every form keeps at least `until_retain_floor` of the retain items. Training stops
-at the first acceptable check where at least `until_forget` of the forget items are forgotten under every
-form, at the step budget, or — with `until_patience` N > 0 — after N checks in a row below the floor. Unless
-it stopped on success, the LoRA weights of the best acceptable check (most forgotten under the worst form, the
-later on ties; the base when none) are restored: the run never returns weights below the floor. Why not stop
-at the first check below it: NPO-style losses first pull everything down and win the retain set back over the
-next steps (on the demo, retain kept falls to 25% at step 2 even at a learning rate of 5e-5). Only
-training-side data is read: the forget set and the `--retain` set, never `--retain-eval`.
+Why generation and not teacher-forced log-probabilities: two teacher-forced criteria were tried and both
+disagreed with the check on a held-out topic. "The fact's log-prob fell 3 nats below the base's": NPO lowered
+every fact token by 3 nats while greedy decoding still stated 69% of the facts, and ReLearn changed the first
+words while the fact after the reference's lead-in stayed likely (0% "forgotten", 100% by the check). "The
+greedy path to the reference is broken by 1 nat": npo_gd and FLAT broke every path while generation stated
+81% and 94% of the facts in other words ("The language of X is ..."). Only the answer says what the answer says.
+
+Which retain items: those the training loss never sees. A method that trains on `--retain` (gd, npo_gd, the
+relearn_* with a retain term) fits those items, so they stay "kept" while neighbouring facts go (held-out
+topic: npo_gd kept 92% of its trained retain items while 60% of the held-out ones survived). So a seeded share
+(`until_retain_watch`) of `--retain` is set aside for the rule and not trained on; methods without a retain
+term train on none of it and the rule watches all of it. `--retain-eval` is never read.
+
+A check is *acceptable* when every form keeps at least `until_retain_floor` of the watched retain items the base
+knows. Training stops at the first acceptable check where at least `until_forget` of the forget items are
+forgotten under every form, at the step budget, or — with `until_patience` N > 0 — after N checks in a row
+below the floor. Unless it stopped on success, the LoRA weights of the best acceptable check (most forgotten
+under the worst form, the later on ties; the base when none) are restored: the run never returns weights below
+the floor. Why not stop at the first check below it: NPO-style losses first pull everything down and win the
+retain set back over the next steps.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgeunlearn.config import TrainConfig
-from edgeunlearn.training.batching import length_buckets, make_batch
+from edgeunlearn.data import QAItem
 
 FORGOTTEN = "forgotten at every type"
 RETAIN_FLOOR = "retain floor"
@@ -54,75 +59,53 @@ class Standing:
         return {"step": self.step, "forgotten": self.forgotten, "retain_kept": self.retain_kept}
 
 
-@dataclass(frozen=True)
-class ItemScore:
-    """What a check reads of one item: per answer position up to its last fact token, how many nats the
-    reference token trails the model's most likely one (0 where it is the most likely)."""
-
-    gap: np.ndarray  # (positions,) float, ≥ 0
-
-    @property
-    def greedy_ok(self) -> np.ndarray:
-        return self.gap <= 0
-
-
-def forgotten_share(now: Sequence[ItemScore], base: Sequence[ItemScore], margin: float) -> float:
-    """Share of items whose greedy path to the fact broke by `margin` nats where the base's followed it."""
-    pairs = [(n, b) for n, b in zip(now, base) if b.greedy_ok.any()]
-    if not pairs:
+def forgotten_share(now: np.ndarray, base: np.ndarray) -> float:
+    """Share of the items the base states whose fact the model no longer states (1 when the base states none)."""
+    if not base.any():
         return 1.0
-    return float(np.mean([bool(np.any((n.gap >= margin) & b.greedy_ok)) for n, b in pairs]))
+    return float(np.mean(~now[base]))
 
 
-def kept_share(now: Sequence[ItemScore], base: Sequence[ItemScore]) -> float:
-    """Share of items whose greedy path to the fact is intact wherever the base's followed the reference."""
-    if not now:
+def kept_share(now: np.ndarray, base: np.ndarray) -> float:
+    """Share of the items the base states whose fact the model still states (1 when the base states none)."""
+    if not base.any():
         return 1.0
-    return float(np.mean([bool(np.all(n.greedy_ok | ~b.greedy_ok)) for n, b in zip(now, base)]))
+    return float(np.mean(now[base]))
 
 
-@dataclass(frozen=True)
-class Scored:
-    """An item tokenized for scoring: prompt and answer ids, and which answer tokens spell the fact."""
-
-    prompt: list[int]
-    answer: list[int]
-    fact: np.ndarray  # (len(answer),) bool
-
-
-def scored_items(backend, items) -> list[Scored]:
-    out = []
-    for item in items:
-        prompt, answer = backend.prompter.pair(item)
-        out.append(Scored(prompt, answer, fact_tokens(backend.tokenizer, answer, item.keywords)))
-    return out
-
-
-def fact_tokens(tokenizer, answer_ids: Sequence[int], keywords: Sequence[str]) -> np.ndarray:
-    """Which answer tokens overlap a keyword's characters in the decoded answer (all, when none does)."""
-    ends = [len(tokenizer.decode(list(answer_ids[: k + 1]), skip_special_tokens=True)) for k in range(len(answer_ids))]
-    text = tokenizer.decode(list(answer_ids), skip_special_tokens=True).lower()
-    spans = [(m, m + len(k)) for k in keywords if k and (m := text.find(k.lower())) >= 0]
-    starts = [0, *ends[:-1]]
-    mask = np.array([any(a < e and s < b for a, b in spans) for s, e in zip(starts, ends)], dtype=bool)
-    return mask if mask.any() else np.ones(len(answer_ids), dtype=bool)
+def split_retain(retain: Sequence[QAItem], share: float, seed: int) -> tuple[list[QAItem], list[QAItem]]:
+    """(trained, watched): a seeded `share` of the retain items, at least one, set aside for the stop rule;
+    with fewer than two items nothing can be set aside and both are the whole set."""
+    items = list(retain)
+    if len(items) < 2 or share <= 0:
+        return items, items
+    order = np.random.default_rng(seed).permutation(len(items))
+    n_watch = min(len(items) - 1, max(1, round(share * len(items))))
+    watched = set(order[:n_watch].tolist())
+    return [x for i, x in enumerate(items) if i not in watched], [x for i, x in enumerate(items) if i in watched]
 
 
 @dataclass
 class StopRule:
     cfg: TrainConfig
-    forget_items: Sequence[Scored]
-    retain_items: Sequence[Scored]
+    forget_items: Sequence[QAItem]
+    retain_items: Sequence[QAItem]  # the watched ones: never in the training loss
     history: list[Standing] = field(default_factory=list)
     stopped: str | None = None
     breaches: int = 0  # checks in a row below the retain floor
     restored_step: int | None = None  # the check whose weights were put back, when not the last ones
 
     def start(self, backend, robust) -> None:
-        """Score the base (LoRA off) under every stored form once; the base is the first acceptable state."""
+        """Answer as the base (LoRA off) under every stored form once; the base is the first acceptable state."""
+        from edgeunlearn.check.judge import Judge
+
+        self._judge = Judge()
         self._forms = _forms(robust)
         with backend.lora_disabled():
-            self._base = {name: self._scores(backend, robust, target) for name, target in self._forms.items()}
+            self._base = {name: self._states(backend, robust, target) for name, target in self._forms.items()}
+        full_forget = self._base["full"][0]
+        # a fact the base states at full precision is to be forgotten under every form, whatever the grid does
+        self._base = {name: (f | full_forget, r) for name, (f, r) in self._base.items()}
         self._best = (-1.0, 0, _lora_params(backend))  # (worst-form forgotten share, step, LoRA weights)
 
     def due(self, step: int) -> bool:
@@ -132,7 +115,7 @@ class StopRule:
         return bool(self.history) and self.history[-1].step == step
 
     def check(self, backend, robust, step: int) -> str | None:
-        """Score now; returns why training should stop, or None."""
+        """Answer now; returns why training should stop, or None."""
         standing = self._standing(backend, robust, step)
         self.history.append(standing)
         worst_forgotten = min(standing.forgotten.values())
@@ -160,23 +143,31 @@ class StopRule:
 
     def _standing(self, backend, robust, step: int) -> Standing:
         forgotten, kept = {}, {}
-        margin = self.cfg.until_margin
         for name, target in self._forms.items():
             (forget_now, retain_now), (forget_base, retain_base) = (
-                self._scores(backend, robust, target),
+                self._states(backend, robust, target),
                 self._base[name],
             )
-            forgotten[name] = round(forgotten_share(forget_now, forget_base, margin), 4)
+            forgotten[name] = round(forgotten_share(forget_now, forget_base), 4)
             kept[name] = round(kept_share(retain_now, retain_base), 4)
         return Standing(step, forgotten, kept)
 
-    def _scores(self, backend, robust, target) -> tuple[list[ItemScore], list[ItemScore]]:
+    def _states(self, backend, robust, target) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each forget and each watched retain item's greedy answer states its fact, under `target`."""
+        items = [*self.forget_items, *self.retain_items]
         with robust.viewing(target) if robust is not None else nullcontext():
-            return reference_gaps(backend, self.forget_items), reference_gaps(backend, self.retain_items)
+            answers = backend.generate(items, self.cfg.until_tokens)
+        states = np.array([self._judge.verdict(item, text).knows for item, text in zip(items, answers)], dtype=bool)
+        return states[: len(self.forget_items)], states[len(self.forget_items) :]
 
     def to_dict(self) -> dict:
         checks = [s.to_dict() for s in self.history]
-        return {"stopped": self.stopped, "restored_step": self.restored_step, "checks": checks}
+        return {
+            "stopped": self.stopped,
+            "restored_step": self.restored_step,
+            "watched_retain": len(self.retain_items),
+            "checks": checks,
+        }
 
 
 def _forms(robust) -> dict[str, str | None]:
@@ -185,25 +176,6 @@ def _forms(robust) -> dict[str, str | None]:
     if robust is not None:
         forms.update({t: t for t in robust.view.stored.targets})
     return forms
-
-
-def reference_gaps(backend, items: Sequence[Scored], batch_size: int = 16) -> list[ItemScore]:
-    """One forward pass per batch: each item's reference-token gaps up to its last fact token."""
-    import mlx.core as mx
-
-    from edgeunlearn.methods.terms import vocab_logprobs
-
-    out: list[ItemScore] = [None] * len(items)
-    for bucket in length_buckets([len(i.prompt) + len(i.answer) for i in items], batch_size):
-        batch = make_batch([(items[i].prompt, items[i].answer) for i in bucket], bucket, backend.pad_id)
-        logprobs = mx.stop_gradient(vocab_logprobs(backend.model, batch))  # (B, T, V)
-        picked = mx.take_along_axis(logprobs, batch.targets[..., None], axis=-1).squeeze(-1)  # (B, T)
-        gap = np.array(mx.max(logprobs, axis=-1) - picked)  # (B, T)
-        mask = np.array(batch.mask) > 0
-        for row, i in enumerate(bucket):
-            last = int(np.flatnonzero(items[i].fact)[-1]) + 1
-            out[i] = ItemScore(np.maximum(gap[row][mask[row]][:last], 0.0))
-    return out
 
 
 def _lora_params(backend) -> dict:
