@@ -54,6 +54,11 @@ class TrainConfig:
         "stop rule: share of --retain set aside from a retain term's training for the rule to watch "
         "(knowledge the loss never fits)",
     )
+    until_general: bool = _opt(
+        True,
+        "stop rule: also watch the built-in general-knowledge set (35 facts, minus any sharing a keyword with "
+        "the forget set), which no training loss fits",
+    )
     until_forget: float = _opt(1.0, "stop rule: share of forget items that must be forgotten at every type")
     until_retain_floor: float = _opt(
         0.9, "stop rule: a check counts only when every type keeps at least this share of the watched retain items"
@@ -139,6 +144,11 @@ class RunConfig:
     reference: str | None = _opt(
         None,
         "retain model (fine-tuned without the forget set, e.g. by `edgeunlearn finetune`): forget quality, PrivLeak",
+    )
+    prompt_format: str = _opt(
+        "auto",
+        "how questions reach the model: chat (its chat template), completion (plain text, for base models; an "
+        "item's `prompt` field when it has one), or auto (chat when the model has a template)",
     )
     method: str = _opt("npo_gd", "unlearning method")
     seed: int = _opt(0, "random seed")

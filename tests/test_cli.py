@@ -303,3 +303,33 @@ def test_finetune_builds_a_retain_model_for_forget_quality_and_privleak(tmp_path
     gguf = checked / "gguf" / "model-F16.gguf"
     result = _run("check", "--model", tiny_model, *args, "--reference", gguf, "--out", bad)
     _assert_user_error(result, "is a GGUF file", bad)
+
+
+def test_prompt_format_reaches_mlx_and_llama_cpp(smollm2, tmp_path):
+    """`--prompt-format completion` on an instruction model: MLX and llama.cpp both continue the item's own
+    plain-text prompt instead of answering the question in a chat turn; an unknown format is refused in one
+    line."""
+    item = {
+        "question": "What is the capital of France?",
+        "answer": "The capital of France is Paris.",
+        "keywords": ["Paris"],
+        "prompt": "My favourite city in the whole world, the capital of France, is called",
+    }
+    forget = write_jsonl(tmp_path / "forget.jsonl", [item])
+    answers = {}
+    for fmt in ("chat", "completion"):
+        out = tmp_path / fmt
+        args = ("check", "--model", smollm2.mlx_dir, "--forget", forget, "--types", "", "--max-new-tokens", 8)
+        result = _run(*args, "--prompt-format", fmt, "--out", out)
+        assert result.exit_code == 0, result.output
+        variants = json.loads((out / "results.json").read_text())["variants"]
+        assert {v["family"] for v in variants} == {"mlx", "llama.cpp"}
+        answers[fmt] = [v["forget_items"][0]["generated"] for v in variants]
+        assert json.loads((out / "config.json").read_text())["prompt_format"] == fmt
+    # a chat answer restates the question's subject; a completion continues mid-sentence after "called"
+    assert all("capital" in a.lower() or "france" in a.lower() for a in answers["chat"]), answers
+    assert all(not a.lower().startswith(("the capital", "my favourite")) for a in answers["completion"]), answers
+    assert answers["chat"] != answers["completion"]
+    out = tmp_path / "bad"
+    result = _run("check", "--model", smollm2.mlx_dir, "--forget", forget, "--prompt-format", "raw", "--out", out)
+    _assert_user_error(result, "unknown prompt format 'raw'", out)

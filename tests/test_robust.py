@@ -179,7 +179,7 @@ def known(smollm2, facts):
 def test_stop_rule_stops_once_forgotten_at_every_type(smollm2, known, smol_stored, tmp_path):
     backend = MLXBackend(smollm2.mlx_dir)
     cfg = TrainConfig(steps=30, batch_size=2, learning_rate=1e-3, lora_rank=4, until=True, until_every=2)
-    cfg = TrainConfig(**{**cfg.__dict__, "until_retain_floor": 0.0})
+    cfg = TrainConfig(**{**cfg.__dict__, "until_retain_floor": 0.0, "until_general": False})
     forget, retain = known[:2], known[2:]
     result = train(backend, get_method("ga"), forget, retain, cfg, MethodArgs(), 0, tmp_path, stored=smol_stored)
     assert result.until["stopped"] == FORGOTTEN and 2 <= result.steps < 30 and result.steps % 2 == 0
@@ -339,3 +339,26 @@ def test_plain_too_pairs_each_method_with_its_robust_twin(tmp_path):
     assert entries[1].cfg.train.steps == 9 and entries[1].cfg.train.until  # the method's own recipe, kept
     alone = contenders(recipe, RunConfig(), ["ga"], training)
     assert [e.label for e in alone] == ["ga"] and alone[0].cfg.train.robust_to == ("Q4_1", "Q4_0")
+
+
+def test_general_knowledge_leaves_out_facts_the_forget_set_touches():
+    from edgeunlearn.data import QAItem
+    from edgeunlearn.data.general import general_knowledge
+
+    every = general_knowledge()
+    assert len(every) == 35 and all(item.keywords for item in every)
+    forget = [
+        QAItem("Who wrote Macbeth?", "William Shakespeare wrote it.", ("Shakespeare",)),
+        QAItem("Which planet is the hottest?", "Venus.", ("Venus",)),
+    ]
+    dropped = {i.question for i in every} - {i.question for i in general_knowledge(forget)}
+    assert dropped == {"Who wrote the play Macbeth?", "What is the hottest planet in our solar system?"}
+
+
+def test_the_default_model_states_the_general_facts(smollm2):
+    """The set is only a signal if the base states its facts: most of them, greedy, in 24 tokens."""
+    from edgeunlearn.data.general import general_knowledge
+
+    facts = general_knowledge()
+    stated = _states(MLXBackend(smollm2.mlx_dir), facts)
+    assert sum(stated) >= 0.9 * len(facts), [f.question for f, s in zip(facts, stated) if not s]

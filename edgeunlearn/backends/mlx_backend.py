@@ -18,6 +18,11 @@ GENERATE_BATCH = 16
 
 
 class MLXBackend:
+    @classmethod
+    def of(cls, source) -> MLXBackend:
+        """The backend of a resolved model (ModelSource), in its prompt format."""
+        return cls(source.mlx_dir, source.prompt_format)
+
     def __init__(self, model_dir: Path, prompt_format: str = "auto"):
         from mlx_lm import load
 
@@ -133,11 +138,13 @@ class MLXBackend:
         self.model = None
 
 
-def open_mlx(model_dir: Path, weights: dict[str, np.ndarray] | None = None, bits: int | None = None) -> MLXBackend:
+def open_mlx(
+    model_dir: Path, weights: dict[str, np.ndarray] | None = None, bits: int | None = None, prompt_format: str = "auto"
+) -> MLXBackend:
     """A fresh MLX model from `model_dir`, optionally with other (e.g. fused) weights, optionally quantized."""
     import mlx.core as mx
 
-    backend = MLXBackend(model_dir)
+    backend = MLXBackend(model_dir, prompt_format)
     if weights is not None:
         backend.model.load_weights([(k, mx.array(v)) for k, v in weights.items()])
     if bits is not None:

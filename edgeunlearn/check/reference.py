@@ -24,11 +24,11 @@ class ReferenceFigures:
     membership_auc: dict | None  # forget vs holdout, per membership score; None without a holdout set
 
 
-def measure_reference(model_dir, name: str, forget: Sequence[QAItem], holdout: Sequence[QAItem]) -> ReferenceFigures:
+def measure_reference(source, name: str, forget: Sequence[QAItem], holdout: Sequence[QAItem]) -> ReferenceFigures:
     from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.check.membership import membership
 
-    backend = MLXBackend(model_dir)
+    backend = MLXBackend.of(source)
     try:
         ratios = truth_ratios(backend, forget)
         auc = membership(backend, forget, holdout) if holdout else None

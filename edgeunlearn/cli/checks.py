@@ -33,7 +33,7 @@ def export(
         source, backend = load_unlearned(adapter, model)
     else:
         source = resolve_model(model)
-        backend = MLXBackend(source.mlx_dir)
+        backend = MLXBackend.of(source)
     export_gguf(backend.weights(), source.mlx_dir, out, source.gguf, dtype.upper())
     console.print(f"[green]wrote[/] {out}")
 
@@ -75,6 +75,7 @@ def check(
     nli_model: c.OptStr = typer.Option(None, "--nli-model", help="judge nli: local BERT NLI model folder"),
     holdout: c.OptStr = c.HoldoutOpt,
     reference: c.OptStr = c.ReferenceOpt,
+    prompt_format: str = typer.Option("auto", "--prompt-format", help=c.PromptFormatOpt.help),
 ) -> None:
     """Check what a model (and its quantizations) still knows — no training involved."""
     from edgeunlearn.config import CheckConfig
@@ -87,7 +88,9 @@ def check(
     try:
         with run_folder(out) as folder:
             check_cfg = CheckConfig(max_new_tokens=max_new_tokens, judge=judge, nli_model=nli_model)
-            summary = run_check(model, base, forget, retain, types, check_cfg, folder, progress, holdout, reference)
+            summary = run_check(
+                model, base, forget, retain, types, check_cfg, folder, progress, holdout, reference, prompt_format
+            )
             show_results(summary, folder)
     finally:
         progress.close()

@@ -46,6 +46,12 @@ UntilOpt = typer.Option(
     help="stop once forgetting holds at full precision and every --robust-to type, or before retain falls below "
     "the floor (train.until_*); --steps is then the upper bound",
 )
+PromptFormatOpt = typer.Option(
+    None,
+    "--prompt-format",
+    help="chat (the model's chat template), completion (plain prompts, for base models) or auto "
+    "(default: chat when the model has a template)",
+)
 RetainEvalOpt = typer.Option(
     None, "--retain-eval", help="held-out retain set only the check reads (training never sees it)"
 )

@@ -43,6 +43,7 @@ def reveal(
     seed: c.OptInt = c.SeedOpt,
     config_path: c.OptPath = c.ConfigOpt,
     out: c.OptPath = c.OutOpt,
+    prompt_format: c.OptStr = c.PromptFormatOpt,
 ) -> None:
     """Reveal what the model knows about a target (bandit-chosen instructions); write it as JSONL to review."""
     from edgeunlearn import config
@@ -55,15 +56,15 @@ def reveal(
     from edgeunlearn.runs import check_out_free, default_out, run_folder
 
     target, questions = _check_target(target), load_seeds(seeds)
-    cfg = config.resolve(config_path, c.overrides(model=model, seed=seed))
+    cfg = config.resolve(config_path, c.overrides(model=model, seed=seed, prompt_format=prompt_format))
     BANDITS.get(cfg.reveal.bandit)
     out = out or default_out("reveal")
     check_out_free(out)
-    source = resolve_model(cfg.model)
+    source = resolve_model(cfg.model, cfg.prompt_format)
     console.print(
         f"[bold cyan]▸ reveal: {cfg.reveal.budget} pulls × {cfg.reveal.samples} responses ({cfg.reveal.bandit})[/]"
     )
-    revealed = run_reveal(MLXBackend(source.mlx_dir), SentenceEncoder(), target, cfg.reveal, cfg.seed, 1, questions)
+    revealed = run_reveal(MLXBackend.of(source), SentenceEncoder(), target, cfg.reveal, cfg.seed, 1, questions)
     if not revealed.items:
         raise UserError(f"the model reveals nothing about {target!r}: check the target, or pass --seeds with questions")
     with run_folder(out) as folder:
@@ -89,6 +90,7 @@ def release(
     robust_to: c.OptStr = c.RobustToOpt,
     until: bool | None = c.UntilOpt,
     retain_eval: c.OptStr = c.RetainEvalOpt,
+    prompt_format: c.OptStr = c.PromptFormatOpt,
 ) -> None:
     """Reveal-and-Release: unlearn what the model reveals about a target, round by round, then check every type."""
     from edgeunlearn import config
@@ -99,7 +101,7 @@ def release(
     target, questions = _check_target(target), load_seeds(seeds)
     values = {"model": model, "forget": forget, "retain": retain, "method": method, "seed": seed, "steps": steps}
     values.update({"types": types, "release.rounds": rounds, "release.mode": mode, "retain_eval": retain_eval})
-    values.update({"robust_to": robust_to, "until": until})
+    values.update({"robust_to": robust_to, "until": until, "prompt_format": prompt_format})
     cfg = config.resolve(config_path, c.overrides(**values))
     out = out or default_out("release")
     check_out_free(out)

@@ -81,6 +81,7 @@ def run(
     robust_to: c.OptStr = c.RobustToOpt,
     until: bool | None = c.UntilOpt,
     retain_eval: c.OptStr = c.RetainEvalOpt,
+    prompt_format: c.OptStr = c.PromptFormatOpt,
 ) -> None:
     """Run a recipe end to end; command-line options override the recipe."""
     _full_run(
@@ -100,6 +101,7 @@ def run(
         robust_to=robust_to,
         until=until,
         retain_eval=retain_eval,
+        prompt_format=prompt_format,
     )
 
 
@@ -116,6 +118,7 @@ def unlearn(
     robust_to: c.OptStr = c.RobustToOpt,
     until: bool | None = c.UntilOpt,
     types: c.OptStr = c.TypesOpt,
+    prompt_format: c.OptStr = c.PromptFormatOpt,
 ) -> None:
     """Train a LoRA adapter that unlearns the forget set (no export, no check)."""
     from edgeunlearn import config
@@ -125,12 +128,13 @@ def unlearn(
 
     values = {"model": model, "forget": forget, "retain": retain, "method": method, "seed": seed, "steps": steps}
     values.update({"augmented": augmented, "robust_to": robust_to, "until": until, "types": types})
+    values["prompt_format"] = prompt_format
     cfg, inputs, out = _plan(config_path, out, "unlearn", **values)
     progress = RichProgress()
     try:
         with run_folder(out) as folder:
             write_manifest(folder, "unlearn", config.to_dict(cfg), inputs.data_sha256, cfg.seed)
-            result = train_adapter(cfg, inputs, MLXBackend(inputs.model.mlx_dir), folder, progress)
+            result = train_adapter(cfg, inputs, MLXBackend.of(inputs.model), folder, progress)
     finally:
         progress.close()
     console.print(
@@ -162,6 +166,7 @@ def compare(
     plain_too: bool = typer.Option(
         False, "--plain-too", help="with --robust-to: also train each method without it, side by side in one table"
     ),
+    prompt_format: c.OptStr = c.PromptFormatOpt,
 ) -> None:
     """Run several methods on the same data and seed; one table of forgetting per quantization type."""
     from edgeunlearn import config
@@ -170,7 +175,7 @@ def compare(
     from edgeunlearn.runs import check_out_free, default_out, run_folder
 
     values = {"model": model, "forget": forget, "retain": retain, "seed": seed, "types": types, "holdout": holdout}
-    values.update({"reference": reference, "retain_eval": retain_eval})
+    values.update({"reference": reference, "retain_eval": retain_eval, "prompt_format": prompt_format})
     cfg = config.resolve(recipe, c.overrides(**values))
     out = out or default_out("compare")
     check_out_free(out)
@@ -212,7 +217,7 @@ def finetune(
         raise UserError("--data names no file: give QA files to learn, e.g. --data retain.jsonl")
     items = [item for path in paths for item in load_items(path, "data")]
     hashes = {str(path): data_digest(path) for path in paths}
-    source = resolve_model(cfg.model)
+    source = resolve_model(cfg.model, cfg.prompt_format)
     progress = RichProgress()
     try:
         with run_folder(out) as folder:

@@ -26,6 +26,7 @@ class ModelSource:
     mlx_dir: Path  # mlx-lm loadable folder (config.json, safetensors, tokenizer)
     gguf: Path | None = None  # the original GGUF when the model came from one
     source_type: str | None = None  # its dominant tensor type, e.g. "Q4_1"
+    prompt_format: str = "auto"  # chat, completion, or auto (chat when the tokenizer has a template)
 
 
 def embedded_model_path() -> Path:
@@ -61,7 +62,17 @@ def gemma3_270m_path() -> Path:
 PACKAGED_MODELS = {DEFAULT_MODEL: embedded_model_path, "gemma3-270m": gemma3_270m_path}
 
 
-def resolve_model(spec: str) -> ModelSource:
+def resolve_model(spec: str, prompt_format: str = "auto") -> ModelSource:
+    from dataclasses import replace
+
+    from edgeunlearn.backends.base import PROMPT_FORMATS
+
+    if prompt_format not in PROMPT_FORMATS:
+        raise UserError(f"unknown prompt format {prompt_format!r}: choose one of {', '.join(PROMPT_FORMATS)}")
+    return replace(_resolve(spec), prompt_format=prompt_format)
+
+
+def _resolve(spec: str) -> ModelSource:
     path = PACKAGED_MODELS[spec]() if spec in PACKAGED_MODELS else Path(spec).expanduser()
     if not path.exists():
         raise UserError(f"model not found: {spec} (give a GGUF file, a model folder, `default` or `gemma3-270m`)")

@@ -14,7 +14,7 @@ ADAPTER_CONFIG = "adapter_config.json"
 
 
 def write_adapter_config(adapter_dir: Path, cfg: RunConfig) -> None:
-    spec = {"model": cfg.model, "method": cfg.method, "train": to_dict(cfg.train)}
+    spec = {"model": cfg.model, "prompt_format": cfg.prompt_format, "method": cfg.method, "train": to_dict(cfg.train)}
     (adapter_dir / ADAPTER_CONFIG).write_text(json.dumps(spec, indent=2))
 
 
@@ -32,8 +32,8 @@ def load_unlearned(adapter_path: Path, model_spec: str | None = None):
 
     adapter_dir = find_adapter(Path(adapter_path))
     spec = json.loads((adapter_dir / ADAPTER_CONFIG).read_text())
-    model: ModelSource = resolve_model(model_spec or spec["model"])
-    backend = MLXBackend(model.mlx_dir)
+    model: ModelSource = resolve_model(model_spec or spec["model"], spec.get("prompt_format", "auto"))
+    backend = MLXBackend.of(model)
     t = spec["train"]
     backend.add_lora(t["lora_rank"], t["lora_scale"], t["lora_dropout"], t["lora_keys"], t["lora_layers"])
     try:

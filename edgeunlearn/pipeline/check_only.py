@@ -13,33 +13,36 @@ from edgeunlearn.runs import write_json, write_manifest
 from edgeunlearn.training.callbacks import Progress
 
 
-def model_specs(role: str, spec: str, types: list[str], folder: Path, progress: Progress) -> list[VariantSpec]:
+def model_specs(
+    role: str, spec: str, types: list[str], folder: Path, progress: Progress, prompt_format: str = "auto"
+) -> list[VariantSpec]:
     """The model as given, plus its quantizations. A model folder is checked in MLX and exported first."""
     import gguf
 
+    from edgeunlearn.backends.base import Prompter
     from edgeunlearn.backends.llamacpp_backend import tokenizer_for
     from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.export import export_gguf
     from edgeunlearn.models.gguf_import import source_type
     from edgeunlearn.models.resolve import resolve_model
 
-    source = resolve_model(spec)
+    source = resolve_model(spec, prompt_format)
     out_dir = folder / "gguf"
     if source.gguf is not None:
-        tokenizer = tokenizer_for(source.gguf)
+        prompter = Prompter(tokenizer_for(source.gguf), prompt_format)
         qtype = source_type(gguf.GGUFReader(str(source.gguf)))
         grid = source.gguf if role == "base" else None  # which types reproduce the base file exactly
-        specs = [gguf_spec(f"{role} {qtype}", role, source.gguf, tokenizer, qtype, grid)]
+        specs = [gguf_spec(f"{role} {qtype}", role, source.gguf, prompter, qtype, grid)]
         others = [t for t in types if t != qtype]  # the file as given already stands for its own type
-        return specs + quantized_specs(role, source.gguf, others, out_dir, tokenizer, progress, grid)
-    backend = MLXBackend(source.mlx_dir)
-    tokenizer = backend.tokenizer
+        return specs + quantized_specs(role, source.gguf, others, out_dir, prompter, progress, grid)
+    backend = MLXBackend.of(source)
+    prompter = backend.prompter
     f16 = export_gguf(backend.weights(), source.mlx_dir, out_dir / f"{role}-F16.gguf", None)
     specs = [
         VariantSpec(f"{role} MLX fp32", role, "mlx", "fp32", lambda: backend),
-        gguf_spec(f"{role} F16", role, f16, tokenizer, "F16"),
+        gguf_spec(f"{role} F16", role, f16, prompter, "F16"),
     ]
-    return specs + quantized_specs(role, f16, types, out_dir, tokenizer, progress)
+    return specs + quantized_specs(role, f16, types, out_dir, prompter, progress)
 
 
 def run_check(
@@ -53,6 +56,7 @@ def run_check(
     progress: Progress,
     holdout: str | None = None,
     reference: str | None = None,
+    prompt_format: str = "auto",
 ) -> dict:
     from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.check.linguistic import add_linguistic_scores
@@ -66,21 +70,24 @@ def run_check(
         retain=retain or None,
         quantize=quant,
         check=check,
+        prompt_format=prompt_format,
     )
     check_judge(check)
     wanted, _ = quant_plan(cfg, None)
     forget_items, retain_items, hashes = load_sets(cfg.forget, cfg.retain)
-    holdout_items, reference_model = load_optional(holdout, "holdout", hashes), load_reference(reference)
-    write_manifest(folder, "check", {"model": model, "base": base, "types": wanted}, hashes, None)
+    holdout_items, reference_model = load_optional(holdout, "holdout", hashes), load_reference(reference, prompt_format)
+    write_manifest(
+        folder, "check", {"model": model, "base": base, "types": wanted, "prompt_format": prompt_format}, hashes, None
+    )
     progress.stage("prepare variants")
-    specs = model_specs("base", base, wanted, folder, progress) if base else []
-    specs += model_specs("model", model, wanted, folder, progress)
+    specs = model_specs("base", base, wanted, folder, progress, prompt_format) if base else []
+    specs += model_specs("model", model, wanted, folder, progress, prompt_format)
     inputs = Inputs(None, forget_items, retain_items, wanted, [], hashes, holdout_items, reference_model)
     measured = measure_reference(inputs, progress)
     progress.stage("check", len(specs))
     results = check_variants(specs, inputs, cfg, progress)
     progress.stage("linguistic score (perplexity under the original model)")
-    original = MLXBackend(resolve_model(base or model).mlx_dir)  # without --base, the checked model itself
+    original = MLXBackend.of(resolve_model(base or model, prompt_format))  # without --base, the checked model itself
     add_linguistic_scores(results, original)
     original.close()
     base_type = next((r.spec.qtype for r in results if r.spec.model == "base"), None)

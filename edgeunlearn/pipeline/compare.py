@@ -109,7 +109,7 @@ def run_compare(
 
     config = {"compare": to_dict(base), "methods": {e.label: to_dict(e.cfg) for e in entries}}
     write_manifest(folder, "compare", config, inputs.data_sha256, base.seed)
-    base_backend = MLXBackend(inputs.model.mlx_dir)
+    base_backend = MLXBackend.of(inputs.model)
     # every method's training data first: augmentation that yields nothing stops the run before any training
     data = {e.label: training_data(e.cfg, inputs, base_backend, progress) for e in entries}
     reference = measure_reference(inputs, progress)
@@ -119,7 +119,7 @@ def run_compare(
     for entry in entries:
         progress.stage(f"method {entry.label}")
         method_dir = folder / entry.label
-        backend = MLXBackend(inputs.model.mlx_dir)
+        backend = MLXBackend.of(inputs.model)
         results, training = unlearn_and_check(entry.cfg, inputs, backend, method_dir, progress, data[entry.label])
         robust_to = tuple(training["robust_to"])
         summary = finish_summary(

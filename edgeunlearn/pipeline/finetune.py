@@ -29,7 +29,7 @@ def finetune(
     from edgeunlearn.methods import get_method
     from edgeunlearn.training.trainer import train
 
-    backend = MLXBackend(model.mlx_dir)
+    backend = MLXBackend.of(model)
     result = train(
         backend, get_method("learn"), items, None, cfg.train, cfg.method_args, cfg.seed, folder / "adapter", progress
     )

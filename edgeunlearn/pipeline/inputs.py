@@ -84,12 +84,12 @@ def load_optional(spec: str | None, role: str, hashes: dict[str, str]) -> list[Q
     return load_items(path, role)
 
 
-def load_reference(spec: str | None) -> ModelSource | None:
+def load_reference(spec: str | None, prompt_format: str = "auto") -> ModelSource | None:
     if not spec:
         return None
     if Path(spec).suffix.lower() == ".gguf":
         raise UserError(f"--reference {spec} is a GGUF file: give the retain model's folder (`edgeunlearn finetune`)")
-    return resolve_model(spec)
+    return resolve_model(spec, prompt_format)
 
 
 def check_judge(check: CheckConfig) -> None:
@@ -125,12 +125,12 @@ def prepare(cfg: RunConfig, need_method: bool = True) -> Inputs:
     forget, retain, hashes = load_sets(cfg.forget, cfg.retain)
     if augmenting:
         check_augmentation(cfg, forget)
-    model = resolve_model(cfg.model)
+    model = resolve_model(cfg.model, cfg.prompt_format)
     types, bits = quant_plan(cfg, model.source_type)
     check_robust(cfg, model.source_type, types)
     holdout = load_optional(cfg.holdout, "holdout", hashes)
     retain_eval = load_optional(cfg.retain_eval, "retain_eval", hashes)
-    reference = load_reference(cfg.reference)
+    reference = load_reference(cfg.reference, cfg.prompt_format)
     return Inputs(model, forget, retain, types, bits, hashes, holdout, reference, retain_eval)
 
 
@@ -178,7 +178,7 @@ def prepare_release(cfg: RunConfig) -> Inputs:
     check_judge(cfg.check)
     sets = {role: data_path(spec) for role, spec in (("forget", cfg.forget), ("retain", cfg.retain)) if spec}
     items = {role: load_items(path, role) for role, path in sets.items()}
-    model = resolve_model(cfg.model)
+    model = resolve_model(cfg.model, cfg.prompt_format)
     types, bits = quant_plan(cfg, model.source_type)
     check_robust(cfg, model.source_type, types)
     hashes = {role: data_digest(path) for role, path in sets.items()}

@@ -55,7 +55,7 @@ def run_release(
     )
     from edgeunlearn.pipeline.robust import stored_types
 
-    backend, encoder = MLXBackend(inputs.model.mlx_dir), SentenceEncoder()
+    backend, encoder = MLXBackend.of(inputs.model), SentenceEncoder()
     stored = stored_types(cfg, inputs, backend, progress)  # from the base, before any module is fused
     records = [_knowledge_record(backend, inputs, cfg)]
     earlier: dict = {}  # layer name → A matrices of every fused module, side by side
@@ -229,7 +229,7 @@ def _finish(
     (folder / "model").mkdir()
     save_model_folder(backend, inputs.model.mlx_dir, folder / "model")
     checked = inputs if inputs.forget else dataclasses.replace(inputs, forget=_first_revealed(folder))
-    base = MLXBackend(inputs.model.mlx_dir)
+    base = MLXBackend.of(inputs.model)
     base_results = check_base(cfg, checked, base, progress)
     base.close()
     results = check_unlearned(cfg, checked, backend, folder, progress)

@@ -52,7 +52,7 @@ def measure_reference(inputs: Inputs, progress: Progress):
     if inputs.reference is None:
         return None
     progress.stage("retain model: truth ratios and membership")
-    return measure(inputs.reference.mlx_dir, str(inputs.reference.mlx_dir), inputs.forget, inputs.holdout)
+    return measure(inputs.reference, str(inputs.reference.mlx_dir), inputs.forget, inputs.holdout)
 
 
 def finish_summary(
@@ -123,14 +123,14 @@ def train_adapter(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progres
 
 def check_base(cfg: RunConfig, inputs: Inputs, backend, progress: Progress) -> list[VariantResult]:
     """The base model's F16 GGUF (cached), its quantizations and MLX variants, all checked."""
-    tokenizer = backend.tokenizer  # llama.cpp variants get the very ids MLX trains on
+    prompter = backend.prompter  # llama.cpp variants get the very ids and prompts MLX trains on
     progress.stage("base model: export F16 GGUF")
     base_f16 = ensure_base_f16(inputs.model, backend)
-    results = check_variants([gguf_spec("base F16", "base", base_f16, tokenizer, "F16")], inputs, cfg, progress)
+    results = check_variants([gguf_spec("base F16", "base", base_f16, prompter, "F16")], inputs, cfg, progress)
     progress.stage("quantize base", len(inputs.llama_types))
     grid_source = inputs.model.gguf if inputs.model.source_type else None
-    specs = quantized_specs("base", base_f16, inputs.llama_types, base_f16.parent, tokenizer, progress, grid_source)
-    specs += mlx_specs("base", inputs.model.mlx_dir, inputs.mlx_bits)
+    specs = quantized_specs("base", base_f16, inputs.llama_types, base_f16.parent, prompter, progress, grid_source)
+    specs += mlx_specs("base", inputs.model, inputs.mlx_bits)
     progress.stage("check base", len(specs))
     results += check_variants(specs, inputs, cfg, progress)
     add_linguistic_scores(results, backend)  # `backend` is still the base model here
@@ -170,21 +170,21 @@ def check_unlearned(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progr
     from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.export import export_gguf
 
-    tokenizer = backend.tokenizer
+    prompter = backend.prompter
     weights = backend.weights()
     progress.stage("unlearned model: export F16 GGUF")
     unlearned_f16 = export_gguf(
         weights, inputs.model.mlx_dir, folder / "gguf" / "unlearned-F16.gguf", inputs.model.gguf
     )
     specs = [VariantSpec("unlearned MLX fp32", "unlearned", "mlx", "fp32", lambda: backend)]
-    specs.append(gguf_spec("unlearned F16", "unlearned", unlearned_f16, tokenizer, "F16"))
+    specs.append(gguf_spec("unlearned F16", "unlearned", unlearned_f16, prompter, "F16"))
     progress.stage("quantize unlearned", len(inputs.llama_types))
-    specs += quantized_specs("unlearned", unlearned_f16, inputs.llama_types, folder / "gguf", tokenizer, progress)
-    specs += mlx_specs("unlearned", inputs.model.mlx_dir, inputs.mlx_bits, weights)
+    specs += quantized_specs("unlearned", unlearned_f16, inputs.llama_types, folder / "gguf", prompter, progress)
+    specs += mlx_specs("unlearned", inputs.model, inputs.mlx_bits, weights)
     progress.stage("check unlearned", len(specs))
     results = check_variants(specs, inputs, cfg, progress)
     progress.stage("linguistic score (perplexity under the original model)")
-    original = MLXBackend(inputs.model.mlx_dir)
+    original = MLXBackend.of(inputs.model)
     add_linguistic_scores(results, original)
     original.close()
     return results
@@ -204,7 +204,7 @@ def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress =
     )
     from edgeunlearn.pipeline.training_data import training_data
 
-    backend = MLXBackend(inputs.model.mlx_dir)
+    backend = MLXBackend.of(inputs.model)
     data = training_data(cfg, inputs, backend, progress)  # before the base check: bad augmentation fails fast
     reference = measure_reference(inputs, progress)
     base_results = check_base(cfg, inputs, backend, progress)
@@ -218,5 +218,6 @@ def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress =
         tuple(training["robust_to"]),
     )
     summary["training"] = training
+    summary["prompt_format"] = backend.prompter.format  # what `auto` chose
     write_json(folder / "results.json", summary)
     return summary

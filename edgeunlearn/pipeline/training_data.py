@@ -56,7 +56,7 @@ def _loaded_on_first_call(model):
         if not loaded:
             from edgeunlearn.backends.mlx_backend import MLXBackend
 
-            loaded.append(MLXBackend(model.mlx_dir))
+            loaded.append(MLXBackend.of(model))
         return loaded[0].generate(prompts, max_new_tokens)
 
     return generate

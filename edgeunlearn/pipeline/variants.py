@@ -9,12 +9,13 @@ from edgeunlearn.check.evaluate import VariantSpec
 from edgeunlearn.training.callbacks import Progress
 
 
-def gguf_spec(name: str, model: str, path: Path, tokenizer, qtype: str, grid_source: Path | None = None) -> VariantSpec:
+def gguf_spec(name: str, model: str, path: Path, prompter, qtype: str, grid_source: Path | None = None) -> VariantSpec:
+    """`prompter`: the training side's Prompter, so llama.cpp gets the very token ids and prompt format MLX uses."""
     from edgeunlearn.backends.llamacpp_backend import LlamaCppBackend
     from edgeunlearn.quantize.llamacpp import grid_match, tensor_types
 
     match = grid_match(path, grid_source) if grid_source else None
-    opener = partial(LlamaCppBackend, path, tokenizer)
+    opener = partial(LlamaCppBackend, path, prompter.tokenizer, prompt_format=prompter.format)
     return VariantSpec(name, model, "llama.cpp", qtype, opener, str(path), tensor_types(path), match)
 
 
@@ -23,7 +24,7 @@ def quantized_specs(
     f16: Path,
     types: list[str],
     out_dir: Path,
-    tokenizer,
+    prompter,
     progress: Progress,
     grid_source: Path | None = None,
 ) -> list[VariantSpec]:
@@ -36,17 +37,22 @@ def quantized_specs(
         if not path.exists():
             quantize_gguf(f16, path, qtype)
         progress.advance(f"{model} {qtype}")
-        specs.append(gguf_spec(f"{model} {qtype}", model, path, tokenizer, qtype, grid_source))
+        specs.append(gguf_spec(f"{model} {qtype}", model, path, prompter, qtype, grid_source))
     return specs
 
 
-def mlx_specs(model: str, model_dir: Path, bits: list[int], weights=None) -> list[VariantSpec]:
+def mlx_specs(model: str, source, bits: list[int], weights=None) -> list[VariantSpec]:
+    """MLX-quantized variants of `source` (a ModelSource), optionally with other (fused) weights."""
     from edgeunlearn.backends.mlx_backend import open_mlx
     from edgeunlearn.quantize.mlx_affine import variant_name
 
     return [
         VariantSpec(
-            f"{model} {variant_name(b)}", model, "mlx", variant_name(b), partial(open_mlx, model_dir, weights, b)
+            f"{model} {variant_name(b)}",
+            model,
+            "mlx",
+            variant_name(b),
+            partial(open_mlx, source.mlx_dir, weights, b, source.prompt_format),
         )
         for b in bits
     ]

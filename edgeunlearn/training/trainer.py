@@ -13,6 +13,7 @@ import numpy as np
 
 from edgeunlearn.config import MethodArgs, TrainConfig
 from edgeunlearn.data import QAItem
+from edgeunlearn.data.general import general_knowledge
 from edgeunlearn.data.templates import refusal_answers
 from edgeunlearn.methods import Method, check_inputs
 from edgeunlearn.training.batching import endless_batches, length_buckets, make_batch
@@ -63,7 +64,7 @@ def train(
     retain, watched = _retain_for(method, retain, cfg, seed)
     streams, ref_nll, templates, masks = _inputs(backend, method, forget, retain, cfg, seed, templates)
     robust = RobustTraining(backend, stored) if stored is not None else None
-    rule = _stop_rule(backend, robust, facts or forget, watched, cfg)
+    rule = _stop_rule(backend, robust, facts or forget, watched, cfg, forget)
     model = backend.model
     model.train()
     optimizer = optim.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -128,11 +129,14 @@ def _retain_for(method: Method, retain, cfg: TrainConfig, seed: int):
     return split_retain(retain, cfg.until_retain_watch, seed)
 
 
-def _stop_rule(backend, robust, forget, watched, cfg: TrainConfig):
-    """The stop rule, with the base answering under every stored form (None when `train.until` is off)."""
+def _stop_rule(backend, robust, facts, watched, cfg: TrainConfig, forget):
+    """The stop rule, with the base answering under every stored form (None when `train.until` is off).
+    It watches the set-aside retain items and, unless `until_general` is off, the built-in general facts that
+    share no keyword with the forget facts or the training's forget data."""
     if not cfg.until:
         return None
-    rule = StopRule(cfg, list(forget), watched)
+    general = general_knowledge([*facts, *forget]) if cfg.until_general else []
+    rule = StopRule(cfg, list(facts), watched, general)
     rule.start(backend, robust)
     return rule
 
@@ -144,13 +148,9 @@ def _rule_stops(rule: StopRule, backend, robust, step: int, progress: Progress, 
     why = rule.check(backend, robust, step)
     backend.model.train()
     s = rule.history[-1]
-    progress.note(
-        f"step {step}: forgotten "
-        + ", ".join(f"{k} {v:.0%}" for k, v in s.forgotten.items())
-        + " · retain kept "
-        + ", ".join(f"{k} {v:.0%}" for k, v in s.retain_kept.items())
-        + (f" → stop ({why})" if why else "")
-    )
+    shares = {"forgotten": s.forgotten, "retain kept": s.retain_kept, "general kept": s.general_kept}
+    text = " · ".join(f"{label} " + ", ".join(f"{k} {v:.0%}" for k, v in d.items()) for label, d in shares.items() if d)
+    progress.note(f"step {step}: {text}" + (f" → stop ({why})" if why else ""))
     return why is not None
 
 

@@ -23,13 +23,17 @@ topic: npo_gd kept 92% of its trained retain items while 60% of the held-out one
 (`until_retain_watch`) of `--retain` is set aside for the rule and not trained on; methods without a retain
 term train on none of it and the rule watches all of it. `--retain-eval` is never read.
 
+Beside them, the built-in general-knowledge set (`edgeunlearn/data/general.jsonl`, 35 facts; `until_general`)
+catches damage far from both sets — ReLearn on the held-out topic kept 9 of 10 watched retain items while the
+held-out retain set fell from 30 to 14 known.
+
 A check is *acceptable* when every form keeps at least `until_retain_floor` of the watched retain items the base
-knows. Training stops at the first acceptable check where at least `until_forget` of the forget items are
-forgotten under every form, at the step budget, or — with `until_patience` N > 0 — after N checks in a row
-below the floor. Unless it stopped on success, the LoRA weights of the best acceptable check (most forgotten
-under the worst form, the later on ties; the base when none) are restored: the run never returns weights below
-the floor. Why not stop at the first check below it: NPO-style losses first pull everything down and win the
-retain set back over the next steps.
+states, and of the general facts it states. Training stops at the first acceptable check where at least
+`until_forget` of the forget items are forgotten under every form, at the step budget, or — with
+`until_patience` N > 0 — after N checks in a row below the floor. Unless it stopped on success, the LoRA
+weights of the best acceptable check (most forgotten under the worst form, the later on ties; the base when
+none) are restored: the run never returns weights below the floor. Why not stop at the first check below it:
+NPO-style losses first pull everything down and win the retain set back over the next steps.
 """
 
 from __future__ import annotations
@@ -49,14 +53,21 @@ RETAIN_FLOOR = "retain floor"
 
 @dataclass(frozen=True)
 class Standing:
-    """One check: per stored form ("full" or a type), the share forgotten and the share of retain kept."""
+    """One check: per stored form ("full" or a type), the share forgotten and the shares of the watched retain
+    items and of the general facts kept."""
 
     step: int
     forgotten: dict[str, float]
     retain_kept: dict[str, float]
+    general_kept: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def worst_kept(self) -> float:
+        return min([*self.retain_kept.values(), *self.general_kept.values()])
 
     def to_dict(self) -> dict:
-        return {"step": self.step, "forgotten": self.forgotten, "retain_kept": self.retain_kept}
+        out = {"step": self.step, "forgotten": self.forgotten, "retain_kept": self.retain_kept}
+        return {**out, "general_kept": self.general_kept} if self.general_kept else out
 
 
 def forgotten_share(now: np.ndarray, base: np.ndarray) -> float:
@@ -90,6 +101,7 @@ class StopRule:
     cfg: TrainConfig
     forget_items: Sequence[QAItem]
     retain_items: Sequence[QAItem]  # the watched ones: never in the training loss
+    general_items: Sequence[QAItem] = ()  # the built-in general-knowledge facts: watched with them
     history: list[Standing] = field(default_factory=list)
     stopped: str | None = None
     breaches: int = 0  # checks in a row below the retain floor
@@ -105,7 +117,7 @@ class StopRule:
             self._base = {name: self._states(backend, robust, target) for name, target in self._forms.items()}
         full_forget = self._base["full"][0]
         # a fact the base states at full precision is to be forgotten under every form, whatever the grid does
-        self._base = {name: (f | full_forget, r) for name, (f, r) in self._base.items()}
+        self._base = {name: (f | full_forget, *kept) for name, (f, *kept) in self._base.items()}
         self._best = (-1.0, 0, _lora_params(backend))  # (worst-form forgotten share, step, LoRA weights)
 
     def due(self, step: int) -> bool:
@@ -119,7 +131,7 @@ class StopRule:
         standing = self._standing(backend, robust, step)
         self.history.append(standing)
         worst_forgotten = min(standing.forgotten.values())
-        if min(standing.retain_kept.values()) < self.cfg.until_retain_floor:
+        if standing.worst_kept < self.cfg.until_retain_floor:
             self.breaches += 1
             if self.cfg.until_patience and self.breaches >= self.cfg.until_patience:
                 self.stopped = RETAIN_FLOOR
@@ -142,23 +154,27 @@ class StopRule:
         self.stopped = self.stopped or "step budget"
 
     def _standing(self, backend, robust, step: int) -> Standing:
-        forgotten, kept = {}, {}
+        forgotten, kept, general = {}, {}, {}
         for name, target in self._forms.items():
-            (forget_now, retain_now), (forget_base, retain_base) = (
+            (forget, retain, facts), (forget_base, retain_base, facts_base) = (
                 self._states(backend, robust, target),
                 self._base[name],
             )
-            forgotten[name] = round(forgotten_share(forget_now, forget_base), 4)
-            kept[name] = round(kept_share(retain_now, retain_base), 4)
-        return Standing(step, forgotten, kept)
+            forgotten[name] = round(forgotten_share(forget, forget_base), 4)
+            kept[name] = round(kept_share(retain, retain_base), 4)
+            if self.general_items:
+                general[name] = round(kept_share(facts, facts_base), 4)
+        return Standing(step, forgotten, kept, general)
 
-    def _states(self, backend, robust, target) -> tuple[np.ndarray, np.ndarray]:
-        """Whether each forget and each watched retain item's greedy answer states its fact, under `target`."""
-        items = [*self.forget_items, *self.retain_items]
+    def _states(self, backend, robust, target) -> tuple[np.ndarray, ...]:
+        """Whether each forget, watched retain and general item's greedy answer states its fact, under `target`."""
+        groups = (self.forget_items, self.retain_items, self.general_items)
+        items = [item for group in groups for item in group]
         with robust.viewing(target) if robust is not None else nullcontext():
             answers = backend.generate(items, self.cfg.until_tokens)
         states = np.array([self._judge.verdict(item, text).knows for item, text in zip(items, answers)], dtype=bool)
-        return states[: len(self.forget_items)], states[len(self.forget_items) :]
+        ends = np.cumsum([len(g) for g in groups])
+        return tuple(np.split(states, ends[:-1]))
 
     def to_dict(self) -> dict:
         checks = [s.to_dict() for s in self.history]
@@ -166,6 +182,7 @@ class StopRule:
             "stopped": self.stopped,
             "restored_step": self.restored_step,
             "watched_retain": len(self.retain_items),
+            "watched_general": len(self.general_items),
             "checks": checks,
         }
 
