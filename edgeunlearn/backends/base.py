@@ -19,6 +19,11 @@ FALLBACK_TEMPLATE = "Question: {question}\nAnswer:"
 PROMPT_FORMATS = ("auto", "chat", "completion")
 
 
+def check_prompt_format(prompt_format: str) -> None:
+    if prompt_format not in PROMPT_FORMATS:
+        raise UserError(f"unknown prompt format {prompt_format!r}: choose one of {', '.join(PROMPT_FORMATS)}")
+
+
 class Prompter:
     """Prompts and answer token ids for one tokenizer, in one of two formats:
 
@@ -30,8 +35,7 @@ class Prompter:
     `auto` picks chat when the tokenizer has a template."""
 
     def __init__(self, tokenizer, prompt_format: str = "auto"):
-        if prompt_format not in PROMPT_FORMATS:
-            raise UserError(f"unknown prompt format {prompt_format!r}: choose one of {', '.join(PROMPT_FORMATS)}")
+        check_prompt_format(prompt_format)
         has_template = bool(getattr(tokenizer, "chat_template", None))
         if prompt_format == "chat" and not has_template:
             raise UserError("--prompt-format chat needs a chat template and this model has none: use completion")

@@ -78,10 +78,12 @@ def check(
     prompt_format: str = typer.Option("auto", "--prompt-format", help=c.PromptFormatOpt.help),
 ) -> None:
     """Check what a model (and its quantizations) still knows — no training involved."""
+    from edgeunlearn.backends.base import check_prompt_format
     from edgeunlearn.config import CheckConfig
     from edgeunlearn.pipeline.check_only import run_check
     from edgeunlearn.runs import check_out_free, default_out, run_folder
 
+    check_prompt_format(prompt_format)
     out = out or default_out("check")
     check_out_free(out)
     progress = RichProgress()

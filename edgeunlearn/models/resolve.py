@@ -65,10 +65,9 @@ PACKAGED_MODELS = {DEFAULT_MODEL: embedded_model_path, "gemma3-270m": gemma3_270
 def resolve_model(spec: str, prompt_format: str = "auto") -> ModelSource:
     from dataclasses import replace
 
-    from edgeunlearn.backends.base import PROMPT_FORMATS
+    from edgeunlearn.backends.base import check_prompt_format
 
-    if prompt_format not in PROMPT_FORMATS:
-        raise UserError(f"unknown prompt format {prompt_format!r}: choose one of {', '.join(PROMPT_FORMATS)}")
+    check_prompt_format(prompt_format)
     return replace(_resolve(spec), prompt_format=prompt_format)
 
 
