@@ -20,12 +20,37 @@ def read_fields(reader) -> dict:
 
 
 def source_type(reader) -> str:
-    """The dominant tensor type of the 2-D weights, e.g. 'Q4_1' for the embedded model."""
+    """The llama.cpp type the file was written as (`general.file_type`, e.g. 'Q4_K_M' for Gemma-3-270M, whose
+    640-wide rows llama.cpp stores as Q5_0), else the dominant tensor type of the 2-D weights ('Q4_1' for the
+    embedded model). Why the file type first: re-quantizing to the dominant tensor type alone does not rebuild
+    a K-quant mix, so the grid check and `--robust-to auto` would model the wrong file."""
+    written = _file_type(reader)
+    if written is not None:
+        return written
     counts: dict[str, int] = {}
     for t in reader.tensors:
         if len(t.shape) == 2 and t.name != "token_embd.weight":
             counts[t.tensor_type.name] = counts.get(t.tensor_type.name, 0) + int(t.n_elements)
     return max(counts, key=counts.get) if counts else "F32"
+
+
+def _file_type(reader) -> str | None:
+    """`general.file_type` as a type name llama.cpp quantizes to (or F32); None when absent or unknown."""
+    import gguf
+
+    from edgeunlearn.quantize.llamacpp import known_types
+
+    field = reader.fields.get("general.file_type")
+    if field is None:
+        return None
+    try:
+        name = gguf.LlamaFileType(int(field.parts[field.data[0]][0])).name
+    except ValueError:
+        return None
+    if name == "ALL_F32":
+        return "F32"
+    name = name.removeprefix("MOSTLY_")
+    return name if name in known_types() else None
 
 
 def hf_config(reader, fields: dict) -> dict:

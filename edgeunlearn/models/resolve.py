@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import os
 import shutil
 import tempfile
@@ -88,8 +87,12 @@ def _from_gguf(path: Path) -> ModelSource:
     folder = cache_root() / "models" / f"{path.stem}-{_file_digest(path)}"
     if not (folder / SOURCE_FILE).exists():
         _materialize_atomically(path, folder)
-    source = json.loads((folder / SOURCE_FILE).read_text())
-    return ModelSource(path.stem, folder, gguf=path, source_type=source["source_type"])
+    import gguf
+
+    from edgeunlearn.models.gguf_import import source_type
+
+    # read from the file each time, not from the cache: how it is derived may change between versions
+    return ModelSource(path.stem, folder, gguf=path, source_type=source_type(gguf.GGUFReader(str(path))))
 
 
 def _file_digest(path: Path) -> str:
