@@ -188,3 +188,28 @@ def test_flat_relearn_templates_are_the_vague_answers_to_the_same_questions():
     assert second.question == PERSON.question and second.answer in REFUSALS  # no vague answer: a refusal
     refusals = _templates(replace(cfg, method_args=MethodArgs(template="refusal")), forget, augmented)
     assert all(t.answer in REFUSALS for t in refusals)
+
+
+def test_an_items_completion_prompt_rides_on_its_original_record(tmp_path):
+    """A base model gets completion prompts: ReLearn must train on the item's own prompt (what the check gives
+    the model), so the original question's record carries it, through the cache and an edited file too."""
+    from edgeunlearn.backends.base import Prompter
+
+    item = replace(CAPITAL, extra={"prompt": "The capital of France is"})
+    result, path = obtain([item], replace(TEMPLATES_ONLY, kinds=("rephrased",)), 0, "templates", None)
+    prompts = {r.kind: r.prompt for r in result.records}
+    assert prompts == {"original": "The capital of France is", "rephrased": "", "completion": ""}
+    original = next(i for i in result.items() if i.extra["kind"] == "original")
+    assert original.extra["prompt"] == "The capital of France is"
+    again, _ = obtain([item], replace(TEMPLATES_ONLY, kinds=("rephrased",)), 0, "templates", None)
+    assert [r.prompt for r in again.records] == [r.prompt for r in result.records]  # read back from the cache
+    _, plain = obtain([CAPITAL], replace(TEMPLATES_ONLY, kinds=("rephrased",)), 0, "templates", None)
+    assert plain != path  # the prompt is part of what the cache is keyed on
+
+    class Words:  # a whitespace tokenizer without a chat template: completion prompts, by hand
+        chat_template, eos_token_id = None, 0
+
+        def encode(self, text, add_special_tokens=True):
+            return [len(w) for w in text.split()]
+
+    assert Prompter(Words()).prompt_ids(original) == [3, 7, 2, 6, 2]  # "The capital of France is"

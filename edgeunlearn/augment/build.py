@@ -30,10 +30,15 @@ class Record:
     question_source: str = ""  # given, model, template
     answer_source: str = ""  # model, template
     terms: list[str] = field(default_factory=list)  # what the answer must not contain
+    # the forget item's own completion prompt, on its original question: a base model is trained on the very
+    # text the check gives it ("The official language of France is"), not only on "Question: …\nAnswer:"
+    prompt: str = ""
 
     def to_json(self) -> dict:
         row = asdict(self)
         row.pop("terms")
+        if not row["prompt"]:
+            row.pop("prompt")
         return row
 
 
@@ -74,7 +79,11 @@ def augment(items: Sequence[QAItem], cfg: AugmentConfig, seed: int, generate: Ge
 def _slots(items: Sequence[QAItem], cfg: AugmentConfig) -> list[Record]:
     slots = []
     for number, item in enumerate(items, start=1):
-        slots.append(Record(number, "original", item.question, question_source="given", terms=forbidden_terms(item)))
+        prompt = item.extra.get("prompt")
+        prompt = prompt if isinstance(prompt, str) else ""
+        original = Record(number, "original", item.question, question_source="given", terms=forbidden_terms(item))
+        original.prompt = prompt
+        slots.append(original)
         for kind in cfg.kinds:
             terms = forbidden_terms(item, reversed_relation=kind == "reversed")
             slots += [Record(number, kind, terms=terms) for _ in range(cfg.per_kind)]

@@ -18,7 +18,7 @@ from edgeunlearn.data import QAItem, load_items
 from edgeunlearn.errors import UserError
 from edgeunlearn.models.resolve import cache_root
 
-FORMAT_VERSION = 2  # bump when templates, prompts or checks change: old cache entries stop matching
+FORMAT_VERSION = 3  # bump when templates, prompts or checks change: old cache entries stop matching
 
 
 def check_config(cfg: AugmentConfig) -> None:
@@ -31,7 +31,7 @@ def check_config(cfg: AugmentConfig) -> None:
 
 def cache_key(items: Sequence[QAItem], cfg: AugmentConfig, seed: int, generator_id: str) -> str:
     spec = {
-        "items": [(i.question, i.answer, i.keywords) for i in items],
+        "items": [(i.question, i.answer, i.keywords, i.extra.get("prompt")) for i in items],
         "config": {k: v for k, v in asdict(cfg).items() if k != "data"},
         "seed": seed,
         "generator": generator_id,
@@ -100,6 +100,7 @@ def _record(item: QAItem, n_forget: int) -> Record:
         item.answer,
         str(extra.get("question_source") or "user"),
         str(extra.get("answer_source") or "user"),
+        prompt=extra["prompt"] if isinstance(extra.get("prompt"), str) else "",
     )
 
 
