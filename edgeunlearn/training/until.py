@@ -72,9 +72,7 @@ class Standing:
 
 def forgotten_share(now: np.ndarray, base: np.ndarray) -> float:
     """Share of the items the base states whose fact the model no longer states (1 when the base states none)."""
-    if not base.any():
-        return 1.0
-    return float(np.mean(~now[base]))
+    return 1.0 - kept_share(now, base) if base.any() else 1.0
 
 
 def kept_share(now: np.ndarray, base: np.ndarray) -> float:
