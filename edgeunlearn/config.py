@@ -38,6 +38,11 @@ class TrainConfig:
     lora_keys: tuple[str, ...] = _opt(
         (), "projections that get LoRA, e.g. self_attn.q_proj (empty: every projection of the architecture)"
     )
+    forget_focus: str = _opt(
+        "answer",
+        "forget-loss tokens: answer (every answer token), or keywords (only the tokens that spell an item's "
+        "keywords, so the answer's shape, shared with what must be kept, is not pushed down)",
+    )
     checkpoint_every: int = _opt(0, "save the adapter every N steps (0: only at the end)")
     sure: bool = _opt(False, "SURE: train only the output rows most salient for the forget loss")
     sure_percentile: float = _opt(90.0, "SURE: keep rows whose saliency is at or above this percentile")
@@ -62,6 +67,12 @@ class TrainConfig:
     until_forget: float = _opt(1.0, "stop rule: share of forget items that must be forgotten at every type")
     until_retain_floor: float = _opt(
         0.9, "stop rule: a check counts only when every type keeps at least this share of the watched retain items"
+    )
+    snap_gains: tuple[float, ...] = _opt(
+        (1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0),
+        "for a base that came quantized and a robust_to list holding its own type, with the stop rule on: after "
+        "training, the LoRA'd matrices are written on the base's grid as fq(W0 + g·update), g the smallest of "
+        "these gains at which the rule's check passes under every form (empty: never)",
     )
     until_patience: int = _opt(
         0, "stop rule: stop after this many checks in a row below the retain floor (0: never stop for it)"

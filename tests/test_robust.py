@@ -24,7 +24,7 @@ from edgeunlearn.pipeline.robust import hf_tensor_types
 from edgeunlearn.quantize.llamacpp import quantize_gguf
 from edgeunlearn.training.robust import RobustTraining, StoredTypes, resolve_targets
 from edgeunlearn.training.trainer import _retain_for, train
-from edgeunlearn.training.until import FORGOTTEN, RETAIN_FLOOR, forgotten_share, kept_share, split_retain
+from edgeunlearn.training.until import FORGOTTEN, RETAIN_FLOOR, forgotten_share, kept_share, known_ratio, split_retain
 
 TARGETS = ("Q4_0", "Q4_K_M")
 
@@ -141,6 +141,8 @@ def test_forgotten_and_kept_shares_by_hand():
     assert forgotten_share(now, base) == 3 / 4
     assert kept_share(now, base) == 1 / 4
     assert forgotten_share(now, np.zeros(5, dtype=bool)) == 1.0 and kept_share(now, np.zeros(5, dtype=bool)) == 1.0
+    # the watched sets: 2 stated now (items 1 and 3) over 4 stated by the base, whichever items they are
+    assert known_ratio(now, base) == 2 / 4 and known_ratio(now, np.zeros(5, dtype=bool)) == 1.0
 
 
 def test_split_retain_sets_aside_a_seeded_share(facts):

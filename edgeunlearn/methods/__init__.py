@@ -27,6 +27,7 @@ class Method:
     needs_retain_reference: bool = False  # base log-probs on each retain batch (LoRA off), for KL terms
     needs_augmented: bool | Callable = False  # ReLearn's augmented data; a callable decides from method_args
     check_args: Callable | None = None  # raises UserError on bad method_args
+    focusable: bool = True  # the forget loss pushes the forget answers down, so `forget_focus` applies
     unlearns: bool = True  # False: a fine-tuning loss (`learn`), refused where unlearning is asked for
 
     def wants_augmented(self, args) -> bool:

@@ -9,4 +9,6 @@ def learn_loss(model, batches, args):
     return mean_nll(model, batches["forget"])
 
 
-register(Method("learn", learn_loss, "fine-tune: learn the given answers (retain models)", unlearns=False))
+register(
+    Method("learn", learn_loss, "fine-tune: learn the given answers (retain models)", unlearns=False, focusable=False)
+)

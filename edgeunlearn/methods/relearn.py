@@ -32,5 +32,13 @@ for name, nll, kl, summary in (
     ("relearn_klr_gdr", True, True, "ReLearn + NLL and KL(ref ‖ θ) on retain"),
 ):
     register(
-        Method(name, _loss(nll, kl), summary, needs_retain=nll or kl, needs_retain_reference=kl, needs_augmented=True)
+        Method(
+            name,
+            _loss(nll, kl),
+            summary,
+            needs_retain=nll or kl,
+            needs_retain_reference=kl,
+            needs_augmented=True,
+            focusable=False,  # it learns vague answers; there is no fact to single out
+        )
     )

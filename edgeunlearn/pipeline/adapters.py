@@ -27,8 +27,10 @@ def find_adapter(path: Path) -> Path:
 
 
 def load_unlearned(adapter_path: Path, model_spec: str | None = None):
-    """(ModelSource, MLX backend with the adapter fused into the base weights)."""
+    """(ModelSource, MLX backend with the adapter fused into the base weights, snapped onto the base's grid
+    when training chose to)."""
     from edgeunlearn.backends.mlx_backend import MLXBackend
+    from edgeunlearn.training.snap import Snap, fuse
 
     adapter_dir = find_adapter(Path(adapter_path))
     spec = json.loads((adapter_dir / ADAPTER_CONFIG).read_text())
@@ -42,5 +44,5 @@ def load_unlearned(adapter_path: Path, model_spec: str | None = None):
         raise UserError(
             f"adapter in {adapter_dir} does not fit model {model.name}: pass the --model it was trained on"
         ) from exc
-    backend.fuse_lora()
+    fuse(backend, Snap.load(adapter_dir))
     return model, backend

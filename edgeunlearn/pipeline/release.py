@@ -133,6 +133,7 @@ def _train_module(
     import mlx.core as mx
 
     from edgeunlearn.methods import get_method
+    from edgeunlearn.training.snap import fuse
     from edgeunlearn.training.trainer import train
 
     method = method or get_method("learn")
@@ -140,13 +141,15 @@ def _train_module(
         method, loss=_with_orthogonality(method.loss, dict(earlier), cfg.release.orthogonality)
     )
     stored = stored if scale == 1.0 else None  # a negated module's stored form is not the one it trains in
-    train(backend, method, items, retain, cfg.train, cfg.method_args, cfg.seed, adapter_dir, progress, None, stored)
+    result = train(
+        backend, method, items, retain, cfg.train, cfg.method_args, cfg.seed, adapter_dir, progress, None, stored
+    )
     for name, layer in backend.named_lora_layers():
         a = mx.stop_gradient(layer.lora_a)
         earlier[name] = a if name not in earlier else mx.concatenate([earlier[name], a], axis=1)
         layer.scale = layer.scale * scale
     (adapter_dir / "module.json").write_text(json.dumps({"scale_applied": scale, "items": len(items)}))
-    backend.fuse_lora()
+    fuse(backend, result.snap)  # a snapped module leaves the weights on the base's grid for the next round
 
 
 def _with_orthogonality(loss, earlier: dict, weight: float):

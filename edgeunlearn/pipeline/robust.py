@@ -39,7 +39,10 @@ def stored_types(cfg: RunConfig, inputs, backend, progress: Progress = SILENT) -
         by_target[target] = hf_tensor_types(path, inputs.model.mlx_dir)
         progress.advance(target)
     auto = [t.lower() for t in cfg.train.robust_to] == ["auto"]
-    return StoredTypes(_supported(by_target, auto, progress))
+    supported = _supported(by_target, auto, progress)
+    own = inputs.model.source_type
+    snap = own if own in supported and cfg.train.until and cfg.train.snap_gains else None
+    return StoredTypes(supported, snap)
 
 
 def hf_tensor_types(gguf_path: Path, model_dir: Path) -> dict[str, str]:

@@ -143,12 +143,14 @@ def unlearn_and_check(
     """Train, fuse, export F16 GGUF, quantize, check every unlearned variant; (results, training facts)."""
     import mlx.core as mx
 
+    from edgeunlearn.training.snap import fuse
+
     gc.collect()  # models of earlier steps still waiting for collection would count in the peak
     mx.clear_cache()
     mx.reset_peak_memory()
     result = train_adapter(cfg, inputs, backend, folder, progress, data)
     peak = mx.get_peak_memory()
-    backend.fuse_lora()
+    fuse(backend, result.snap)
     results = check_unlearned(cfg, inputs, backend, folder, progress)
     training = {
         "method": cfg.method,
@@ -159,6 +161,7 @@ def unlearn_and_check(
         "losses": result.losses,
         "robust_to": list(result.robust_to),
         "until": result.until,
+        "snap": {"type": result.snap.file_type, "gain": result.snap.gain} if result.snap else None,
     }
     if (folder / "augmented.json").exists():
         training["augmented"] = json.loads((folder / "augmented.json").read_text())

@@ -20,19 +20,22 @@ class Batch:
     ref_logprobs: object = None  # (B, T, V) base model's log-probs, for KL-to-reference terms
 
 
-def make_batch(pairs: Sequence[tuple[list[int], list[int]]], index: Sequence[int], pad_id: int = 0) -> Batch:
+def make_batch(pairs: Sequence[tuple], index: Sequence[int], pad_id: int = 0) -> Batch:
+    """`pairs`: (prompt ids, answer ids) or (prompt ids, answer ids, answer weights), the weights replacing
+    the answer mask's ones (e.g. only the fact's own tokens)."""
     import mlx.core as mx
     import numpy as np
 
-    seqs = [p + a for p, a in pairs]
+    seqs = [p[0] + p[1] for p in pairs]
     width = max(len(s) for s in seqs) - 1
     inputs = np.full((len(seqs), width), pad_id, dtype=np.int32)
     targets = np.full((len(seqs), width), pad_id, dtype=np.int32)
     mask = np.zeros((len(seqs), width), dtype=np.float32)
-    for row, ((prompt, _), seq) in enumerate(zip(pairs, seqs)):
+    for row, (pair, seq) in enumerate(zip(pairs, seqs)):
         inputs[row, : len(seq) - 1] = seq[:-1]
         targets[row, : len(seq) - 1] = seq[1:]
-        mask[row, len(prompt) - 1 : len(seq) - 1] = 1.0  # positions whose next token is an answer token
+        weights = pair[2] if len(pair) > 2 else 1.0
+        mask[row, len(pair[0]) - 1 : len(seq) - 1] = weights  # positions whose next token is an answer token
     return Batch(mx.array(inputs), mx.array(targets), mx.array(mask), list(index))
 
 
@@ -42,12 +45,10 @@ def length_buckets(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def endless_batches(
-    pairs: Sequence[tuple[list[int], list[int]]], batch_size: int, seed: int, pad_id: int = 0
-) -> Iterator[Batch]:
+def endless_batches(pairs: Sequence[tuple], batch_size: int, seed: int, pad_id: int = 0) -> Iterator[Batch]:
     """Length-bucketed batches in a fresh seeded order each epoch, forever."""
     rng = random.Random(seed)
-    buckets = length_buckets([len(p) + len(a) for p, a in pairs], batch_size)
+    buckets = length_buckets([len(p[0]) + len(p[1]) for p in pairs], batch_size)
     while True:
         rng.shuffle(buckets)
         for bucket in buckets:

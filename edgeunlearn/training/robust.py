@@ -31,10 +31,16 @@ class StoredTypes:
     """For each llama.cpp file type (e.g. "Q4_K_M"): the ggml type each HF-named matrix holds in such a file."""
 
     by_target: dict[str, dict[str, str]]
+    snap_to: str | None = None  # the base's own type, when the weights are snapped onto its grid after training
 
     @property
     def targets(self) -> tuple[str, ...]:
         return tuple(self.by_target)
+
+    @property
+    def trained(self) -> tuple[str, ...]:
+        """The types training and the stop rule see: the snap type's form is settled by the snap itself."""
+        return tuple(t for t in self.by_target if t != self.snap_to)
 
     def ggml_type(self, target: str, hf_name: str) -> str | None:
         return self.by_target[target].get(hf_name)
@@ -88,7 +94,7 @@ class RobustTraining:
     def __init__(self, backend, stored: StoredTypes):
         self.backend = backend
         self.view = QuantView(stored)
-        self.cycle: tuple[str | None, ...] = (FULL_PRECISION, *stored.targets)
+        self.cycle: tuple[str | None, ...] = (FULL_PRECISION, *stored.trained)
         self._layers = self._swap_lora_layers()
         self._frozen = _frozen_matrices(backend, stored)  # {target or None: {param path: array}}
 
@@ -138,15 +144,15 @@ class RobustTraining:
         return out
 
     @contextmanager
-    def viewing(self, target: str | None):
+    def viewing(self, target: str | None, weights: dict | None = None):
         """Compute with `target`'s stored form of the weights as they are now (LoRA scaled to zero: the base's),
-        then go back to the form in use before, without recomputing it."""
-        previous, weights = self.view.target, self.view.weights
-        self.use(target, refresh=True)
+        or with the given stored `weights`, then go back to the form in use before, without recomputing it."""
+        previous, before = self.view.target, self.view.weights
+        self.use(target, refresh=weights is None, weights=weights)
         try:
             yield
         finally:
-            self.use(previous, weights=weights)
+            self.use(previous, weights=before)
 
     def close(self) -> None:
         """Back to full precision (the weights fuse and export from there)."""

@@ -26,7 +26,7 @@ def saliency_masks(backend, forget_pairs, percentile: float, batch_size: int = 8
         raise UserError(f"sure_percentile must be in [0, 100), got {percentile}: e.g. 90 keeps the top 10% rows")
     loss_and_grad = nn.value_and_grad(backend.model, lambda m, b: mean_nll(m, b)[0])
     norms: dict[str, np.ndarray] = {}
-    for bucket in length_buckets([len(p) + len(a) for p, a in forget_pairs], batch_size):
+    for bucket in length_buckets([len(p[0]) + len(p[1]) for p in forget_pairs], batch_size):
         _, grads = loss_and_grad(backend.model, make_batch([forget_pairs[i] for i in bucket], bucket, backend.pad_id))
         for path, g in tree_flatten(grads):
             if path.endswith("lora_b"):

@@ -18,7 +18,9 @@ from edgeunlearn.data.templates import refusal_answers
 from edgeunlearn.methods import Method, check_inputs
 from edgeunlearn.training.batching import endless_batches, length_buckets, make_batch
 from edgeunlearn.training.callbacks import SILENT, Progress
+from edgeunlearn.training.focus import forget_pair
 from edgeunlearn.training.robust import RobustTraining, StoredTypes
+from edgeunlearn.training.snap import Snap
 from edgeunlearn.training.sure import apply_masks, saliency_masks
 from edgeunlearn.training.until import StopRule, split_retain
 
@@ -34,6 +36,7 @@ class TrainResult:
     losses: tuple[float, ...]
     robust_to: tuple[str, ...] = ()  # the llama.cpp types training saw (fake-quantized), in turn with fp32
     until: dict | None = None  # the stop rule's checks and why it stopped
+    snap: Snap | None = None  # the base-grid snap to apply when fusing (`edgeunlearn.training.snap.fuse`)
 
 
 def train(
@@ -91,10 +94,13 @@ def train(
             break
     if rule is not None:
         _finish_rule(rule, backend, robust, len(losses), progress)
+    snap = _snap(rule, backend, robust, progress)
     if robust is not None:
         robust.close()
     model.eval()
     save_adapter(model, adapter_dir / ADAPTER_FILE)
+    if snap is not None:
+        snap.save(adapter_dir)
     median = float(np.median(step_times)) if step_times else 0.0
     return TrainResult(
         len(losses),
@@ -104,7 +110,21 @@ def train(
         tuple(losses),
         stored.targets if stored is not None else (),
         rule.to_dict() if rule is not None else None,
+        snap,
     )
+
+
+def _snap(rule, backend, robust, progress: Progress):
+    """The base-grid snap the stop rule chooses after training (None without one to choose)."""
+    if rule is None or robust is None or robust.view.stored.snap_to is None or not rule.cfg.snap_gains:
+        return None
+    backend.model.eval()
+    progress.stage(f"snap onto the base's {robust.view.stored.snap_to} grid", len(rule.cfg.snap_gains))
+    snap = rule.choose_snap(backend, robust)
+    for gain, standing in rule.snaps:
+        progress.note(f"gain {gain:g}: {_shares_text(standing)}")
+    progress.note(f"snapped at gain {snap.gain:g}" if snap else "not snapped: no gain did better than re-quantizing")
+    return snap
 
 
 def _reference(backend, robust):
@@ -147,11 +167,13 @@ def _rule_stops(rule: StopRule, backend, robust, step: int, progress: Progress, 
     backend.model.eval()  # no dropout while scoring
     why = rule.check(backend, robust, step)
     backend.model.train()
-    s = rule.history[-1]
-    shares = {"forgotten": s.forgotten, "retain kept": s.retain_kept, "general kept": s.general_kept}
-    text = " · ".join(f"{label} " + ", ".join(f"{k} {v:.0%}" for k, v in d.items()) for label, d in shares.items() if d)
-    progress.note(f"step {step}: {text}" + (f" → stop ({why})" if why else ""))
+    progress.note(f"step {step}: {_shares_text(rule.history[-1])}" + (f" → stop ({why})" if why else ""))
     return why is not None
+
+
+def _shares_text(s) -> str:
+    shares = {"forgotten": s.forgotten, "retain kept": s.retain_kept, "general kept": s.general_kept}
+    return " · ".join(f"{label} " + ", ".join(f"{k} {v:.0%}" for k, v in d.items()) for label, d in shares.items() if d)
 
 
 def _finish_rule(rule: StopRule, backend, robust, steps: int, progress: Progress) -> None:
@@ -165,7 +187,8 @@ def _finish_rule(rule: StopRule, backend, robust, steps: int, progress: Progress
 
 def _inputs(backend, method: Method, forget, retain, cfg: TrainConfig, seed: int, templates):
     """Batch streams plus what is computed once before training: ℓref, templates, SURE masks."""
-    forget_pairs = [backend.prompter.pair(i) for i in forget]
+    focus = cfg.forget_focus if method.focusable else "answer"
+    forget_pairs = [forget_pair(backend.prompter, i, focus) for i in forget]
     streams = {"forget": endless_batches(forget_pairs, cfg.batch_size, seed, backend.pad_id)}
     if method.needs_retain:
         retain_pairs = [backend.prompter.pair(i) for i in retain]
@@ -218,7 +241,7 @@ def _reference_nll(backend, pairs, batch_size: int = 16):
 
     values = np.zeros(len(pairs), dtype=np.float32)
     with backend.lora_disabled():
-        for bucket in length_buckets([len(p) + len(a) for p, a in pairs], batch_size):
+        for bucket in length_buckets([len(p[0]) + len(p[1]) for p in pairs], batch_size):
             batch = make_batch([pairs[i] for i in bucket], bucket, backend.pad_id)
             values[bucket] = np.array(mx.stop_gradient(sequence_nll(backend.model, batch)))
     return mx.array(values)
