@@ -77,6 +77,19 @@ def facts() -> list[QAItem]:
     return list(FACTS)
 
 
+def random_lora_update(backend, relative: float, seed: int) -> None:
+    """Give every LoRA layer a random B such that s·(A B)ᵀ has `relative` × the rms of the layer's weight."""
+    import mlx.core as mx
+
+    mx.random.seed(seed)
+    rms = lambda a: mx.sqrt(mx.mean(a * a))  # noqa: E731
+    for _, layer in backend.named_lora_layers():
+        b = mx.random.normal(layer.lora_b.shape)
+        delta = (layer.scale * b.T) @ layer.lora_a.T
+        layer.lora_b = b * (relative * rms(layer.linear.weight) / rms(delta))
+    mx.eval(backend.model.parameters())
+
+
 def write_jsonl(path: Path, rows) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path

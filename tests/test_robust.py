@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import write_jsonl
+from conftest import random_lora_update, write_jsonl
 from typer.testing import CliRunner
 
 from edgeunlearn.backends.mlx_backend import MLXBackend
@@ -44,17 +44,9 @@ def stored(quantized_base, tiny_model):
 
 def _lora_backend(tiny_model, relative: float = 0.03):
     """The tiny model with LoRA on every projection and a random update of `relative` × each weight's rms."""
-    import mlx.core as mx
-
     backend = MLXBackend(tiny_model)
     backend.add_lora(4, 20.0, 0.0, (), -1)
-    mx.random.seed(3)
-    for _, layer in backend.named_lora_layers():
-        b = mx.random.normal(layer.lora_b.shape)
-        delta = (layer.scale * b.T) @ layer.lora_a.T
-        rms = lambda a: mx.sqrt(mx.mean(a * a))  # noqa: E731
-        layer.lora_b = b * (relative * rms(layer.linear.weight) / rms(delta))
-    mx.eval(backend.model.parameters())
+    random_lora_update(backend, relative, seed=3)
     return backend
 
 

@@ -4,6 +4,7 @@ are what ggml computes for W0 + g·update, and llama.cpp stores them exactly."""
 
 import numpy as np
 import pytest
+from conftest import random_lora_update
 
 from edgeunlearn.backends.mlx_backend import MLXBackend
 from edgeunlearn.config import RunConfig, TrainConfig
@@ -36,15 +37,10 @@ def _on_grid_with_update(tiny_model, grid_types, relative: float, on_grid: bool 
 
     backend = MLXBackend(tiny_model)
     backend.add_lora(LORA["rank"], LORA["scale"], LORA["dropout"], LORA["keys"], LORA["layers"])
-    mx.random.seed(5)
     for name, layer in backend.named_lora_layers():
         if on_grid:
             layer.linear.weight = mx.array(ggml_roundtrip(np.array(layer.linear.weight), grid_types[name + ".weight"]))
-        b = mx.random.normal(layer.lora_b.shape)
-        delta = (layer.scale * b.T) @ layer.lora_a.T
-        rms = lambda a: mx.sqrt(mx.mean(a * a))  # noqa: E731
-        layer.lora_b = b * (relative * rms(layer.linear.weight) / rms(delta))
-    mx.eval(backend.model.parameters())
+    random_lora_update(backend, relative, seed=5)
     return backend
 
 
@@ -152,3 +148,46 @@ def test_pick_gain_by_hand():
     assert pick_gain(tried, 0.99) == 1.0
     assert pick_gain(tried[3:], 0.9) is None
     assert pick_gain(tried, 0.4) == 12.0
+
+
+@pytest.fixture(scope="module")
+def smol_grid(smollm2, tmp_path_factory):
+    """SmolLM2's matrices as llama.cpp's Q4_1 file types them: the grid the embedded model came on."""
+    folder = tmp_path_factory.mktemp("smol-grid")
+    f16 = export_gguf(MLXBackend(smollm2.mlx_dir).weights(), smollm2.mlx_dir, folder / "F16.gguf", None)
+    return hf_tensor_types(quantize_gguf(f16, folder / f"{GRID}.gguf", GRID), smollm2.mlx_dir)
+
+
+def test_training_snaps_the_real_model_at_the_gain_its_check_chose(smollm2, smol_grid, facts, tmp_path):
+    """Real SmolLM2, real training: once full precision has forgotten, the rule tries the gain ladder on the
+    Q4_1 grid; the fused, snapped model answers as the chosen gain's check said, and its weights are fq(W0 + g·Δ)."""
+    from edgeunlearn.check.judge import keyword_hit
+    from edgeunlearn.config import MethodArgs
+    from edgeunlearn.methods import get_method
+    from edgeunlearn.training.robust import StoredTypes
+    from edgeunlearn.training.trainer import train
+
+    forget = [f for f in facts if f.keywords][:2]
+    backend = MLXBackend(smollm2.mlx_dir)
+    base = {k: np.array(v) for k, v in backend.weights().items()}
+    cfg = TrainConfig(steps=12, batch_size=2, learning_rate=3e-4, lora_rank=4, until=True, until_every=2)
+    cfg = TrainConfig(**{**cfg.__dict__, "until_retain_floor": 0.0, "until_general": False, "snap_gains": (1, 4, 16)})
+    stored = StoredTypes({GRID: smol_grid}, snap_to=GRID)
+    result = train(backend, get_method("ga"), forget, None, cfg, MethodArgs(), 0, tmp_path, stored=stored)
+    snaps = result.until["snaps"]
+    assert [s["gain"] for s in snaps] == [1, 4, 16][: len(snaps)] and set(snaps[0]["forgotten"]) == {"full"}
+    ended = snaps[-1]["forgotten"]["full"] == 1.0 or len(snaps) == 3
+    assert ended  # the ladder ends at the first gain that forgets everything, or at its top
+    if result.snap is None:  # gain 1 was as good as any: nothing to snap
+        assert max(s["forgotten"]["full"] for s in snaps) == snaps[0]["forgotten"]["full"]
+        return
+    chosen = next(s for s in snaps if s["gain"] == result.snap.gain)
+    assert Snap.load(tmp_path) == result.snap
+    update = {n: np.array(w) for n, w in snapped_weights(backend, smol_grid, result.snap.gain).items()}
+    fuse(backend, result.snap)
+    fused = backend.weights()
+    assert all(np.array_equal(fused[n], update[n]) for n in update) and any(
+        not np.array_equal(update[n], base[n]) for n in update
+    )
+    stated = [keyword_hit(text, item.keywords) for item, text in zip(forget, backend.generate(forget, 24))]
+    assert 1 - np.mean(stated) == pytest.approx(chosen["forgotten"]["full"])  # as the chosen check said

@@ -191,8 +191,9 @@ class StopRule:
         """After training, for a base stored on a quantized grid (`StoredTypes.snap_to`): the snap onto that grid
         to keep — the smallest gain on `snap_gains` whose snapped weights pass the check under every form, else
         the acceptable gain that forgets most under its worst form — or None when gain 1 (what re-quantizing
-        the unsnapped model gives) is as good. Gains above the first one below the floor are not tried: a
-        larger gain only moves the weights further. Each try is recorded in `snaps`."""
+        the unsnapped model gives) is as good. The ladder ends at the first gain that forgets enough under
+        every form, whether or not it keeps the floor: a larger one only moves the weights further. Each try
+        is recorded in `snaps`."""
         from edgeunlearn.training.snap import Snap, snapped_weights
 
         stored = robust.view.stored
@@ -202,10 +203,8 @@ class StopRule:
         for gain in self.cfg.snap_gains:
             standing = self._standing(backend, robust, step, snapped_weights(backend, types, gain))
             tried.append((gain, standing))
-            if standing.worst_kept < self.cfg.until_retain_floor:
-                break
             if min(standing.forgotten.values()) >= self.cfg.until_forget:
-                break
+                break  # it passes, or a larger gain could only cost more of the watched sets
         self.snaps = tried
         gain = pick_gain(tried, self.cfg.until_retain_floor)
         return None if gain is None or gain == 1 else Snap(stored.snap_to, float(gain), dict(types))
