@@ -66,7 +66,9 @@ class TrainConfig:
     )
     until_forget: float = _opt(1.0, "stop rule: share of forget items that must be forgotten at every type")
     until_retain_floor: float = _opt(
-        0.9, "stop rule: a check counts only when every type keeps at least this share of the watched retain items"
+        0.9,
+        "stop rule: a check counts only when, under every type, the model states at least this share of as many "
+        "watched retain and general facts as the base does",
     )
     snap_gains: tuple[float, ...] = _opt(
         (1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0),
