@@ -77,3 +77,23 @@ def test_focused_npo_step_moves_the_fact_more_than_the_shape(smollm2, tmp_path):
     key = np.array(weights) > 0
     assert drop[key].mean() > 1.0  # nats
     assert np.abs(drop[~key][:-1]).mean() < drop[key].mean() / 4  # the lead-in tokens, end token aside
+
+
+@pytest.mark.parametrize(
+    "train, message",
+    [("forget_focus: keyword", "train.forget_focus 'keyword' is unknown"), ("snap_gains: [0, 4]", "snap_gains")],
+)
+def test_bad_focus_or_gains_are_refused_before_any_work(tmp_path, tiny_model, facts, train, message):
+    from conftest import write_jsonl
+    from typer.testing import CliRunner
+
+    from edgeunlearn.cli.app import app
+
+    forget = write_jsonl(tmp_path / "f.jsonl", [{"question": f.question, "answer": f.answer} for f in facts])
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"model: {tiny_model}\nforget: {forget}\nmethod: ga\ntrain:\n  {train}\n")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["unlearn", "--config", str(recipe), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not out.exists()

@@ -148,6 +148,17 @@ def check_robust(cfg: RunConfig, source_type: str | None, checked: list[str]) ->
             "0 ≤ until_retain_watch < 1: "
             "fix the recipe's train section"
         )
+    check_training_shape(t)
+
+
+def check_training_shape(t) -> None:
+    """Refuse a forget focus or snap gains the trainer would not understand."""
+    from edgeunlearn.training.focus import FOCUS_MODES
+
+    if t.forget_focus not in FOCUS_MODES:
+        raise UserError(f"train.forget_focus {t.forget_focus!r} is unknown: use {' or '.join(FOCUS_MODES)}")
+    if any(not g > 0 for g in t.snap_gains):
+        raise UserError(f"train.snap_gains must be positive numbers, got {list(t.snap_gains)}: fix the recipe")
 
 
 def prepare_release(cfg: RunConfig) -> Inputs:
