@@ -59,6 +59,11 @@ class QuantView:
         return None if self.target is FULL_PRECISION else self.weights.get(hf_name)
 
 
+def lora_update(layer):
+    """s·(A B)ᵀ of a LoRALinear, in the order fuse() computes it. (out, in)"""
+    return (layer.scale * layer.lora_b.T) @ layer.lora_a.T
+
+
 @cache
 def fake_quant_lora_class():
     """The layer class, built once on first use so importing this module does not import MLX."""
@@ -83,7 +88,7 @@ def fake_quant_lora_class():
 
         def fused_weight(self):
             """W0 + s·(A B)ᵀ exactly as fuse() computes it. (out, in)"""
-            return self.linear.weight + (self.scale * self.lora_b.T) @ self.lora_a.T
+            return self.linear.weight + lora_update(self)
 
     return FakeQuantLoRA
 

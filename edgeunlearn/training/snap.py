@@ -7,8 +7,8 @@ form until the update is ~10x larger, and by then full precision is wrecked. Mea
 keywords focus, 8 steps): Q4_1 of W0 + g·(W1 − W0) forgets 1 of 10 facts at g = 1 and 3, 8 of 10 at g = 10 with
 29 of 33 general facts kept (the unsnapped model: 10 of 10, 28 of 33), and collapses at g = 30.
 
-So after training, each LoRA'd matrix becomes P = fq_base(W0 + g·(W1 − W0)) for the smallest gain g on the
-ladder at which the stop rule's check passes under every form: P itself is the full-precision model (it lies
+So after training, each LoRA'd matrix becomes P = fq_base(W0 + g·(W1 − W0)), g the gain on the ladder that the
+stop rule's check chooses (`StopRule.choose_snap`): P itself is the full-precision model (it lies
 on the base's grid, so the base's type stores it exactly) and each other robust_to type stores fq_T(P). The
 gain and the per-tensor types are kept beside the adapter, so rebuilding the model gives the same P.
 """
@@ -42,15 +42,14 @@ def snapped_weights(backend, tensor_types: dict[str, str], gain: float) -> dict:
     import mlx.core as mx
 
     from edgeunlearn.quantize.fake import fake_quantize
+    from edgeunlearn.training.robust import lora_update
 
     out = {}
     for name, layer in backend.named_lora_layers():
         qtype = tensor_types.get(name + ".weight")
         if qtype is None:
             continue
-        w0 = layer.linear.weight
-        update = (layer.scale * layer.lora_b.T) @ layer.lora_a.T
-        out[name + ".weight"] = mx.stop_gradient(fake_quantize(w0 + gain * update, qtype))
+        out[name + ".weight"] = mx.stop_gradient(fake_quantize(layer.linear.weight + gain * lora_update(layer), qtype))
         mx.eval(out[name + ".weight"])
     return out
 
