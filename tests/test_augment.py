@@ -198,7 +198,19 @@ def test_an_items_completion_prompt_rides_on_its_original_record(tmp_path):
     item = replace(CAPITAL, extra={"prompt": "The capital of France is"})
     result, path = obtain([item], replace(TEMPLATES_ONLY, kinds=("rephrased",)), 0, "templates", None)
     prompts = {r.kind: r.prompt for r in result.records}
-    assert prompts == {"original": "The capital of France is", "rephrased": "", "completion": ""}
+    assert prompts["original"] == "The capital of France is"
+    # every variant stays a sentence to continue (written out by hand from the templates)
+    assert prompts["rephrased"] in {
+        "As far as I know, the capital of France is",
+        "It is often said that the capital of France is",
+        "Here is a fact: The capital of France is",
+        "To put it simply, the capital of France is",
+        "Most people would agree that the capital of France is",
+    }
+    completion = next(r for r in result.records if r.kind == "completion")
+    vague = next(r.answer for r in result.records if r.kind == "original")
+    assert completion.prompt == completion.question and vague.startswith(completion.prompt + " ")
+    assert "Question:" not in "".join(prompts.values())
     original = next(i for i in result.items() if i.extra["kind"] == "original")
     assert original.extra["prompt"] == "The capital of France is"
     again, _ = obtain([item], replace(TEMPLATES_ONLY, kinds=("rephrased",)), 0, "templates", None)
@@ -213,3 +225,24 @@ def test_an_items_completion_prompt_rides_on_its_original_record(tmp_path):
             return [len(w) for w in text.split()]
 
     assert Prompter(Words()).prompt_ids(original) == [3, 7, 2, 6, 2]  # "The capital of France is"
+
+
+def test_completion_prompt_variants_of_every_kind_by_hand():
+    """Noisy and reversed variants of a completion prompt, and a sentence that opens on a name keeps it."""
+    import random
+
+    from edgeunlearn.augment.templates import prompt_variants
+
+    rng = random.Random(0)
+    reversed_ = prompt_variants("reversed", "The capital of France is", CAPITAL.question, "Paris", rng)
+    assert set(reversed_) == {
+        "Paris is best known as",
+        "Speaking of Paris, it is connected with",
+        "The subject that Paris belongs to is",
+    }
+    for text in prompt_variants("noisy", "The capital of France is", CAPITAL.question, "Paris", rng):
+        assert not text.endswith("?") and text.split()[-1] == "is"
+    named = prompt_variants("rephrased", "Marie Curie was born in", "Where was Marie Curie born?", "Warsaw", rng)
+    assert "As far as I know, Marie Curie was born in" in named
+    specific = prompt_variants("specific", "The capital of France is", CAPITAL.question, "Paris", rng)
+    assert "For a quiz about the capital of France: The capital of France is" in specific

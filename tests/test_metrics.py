@@ -66,7 +66,7 @@ def test_linguistic_components_by_hand():
     assert brunet_index("a b a") == pytest.approx(3 ** (2**-0.165))  # N=3, V=2
     assert honore_statistic("a b a") == pytest.approx(100 * math.log(3) / (1 - 1 / 2 + 0.1))  # V1=1
     assert honore_statistic("a b c") == pytest.approx(100 * math.log(3) / 0.1)  # every word once
-    assert honore_statistic("") is None and brunet_index("!!") is None
+    assert honore_statistic("") == 0.0 and brunet_index("!!") == 1000.0  # ReLearn's values for no words
     assert perplexity([-1.0, -1.0]) == pytest.approx(math.e)
 
 
@@ -77,7 +77,18 @@ def test_linguistic_score_is_the_harmonic_mean_of_the_three_parts():
     parts = [1 / (1 + 2.0), 1 / (1 + bi), hs / (1 + hs)]
     assert result["ppl"] == 2.0 and result["brunet"] == pytest.approx(bi) and result["honore"] == pytest.approx(hs)
     assert result["ls"] == pytest.approx(3 / sum(1 / p for p in parts))
-    assert linguistic_score([None], [""])["ls"] is None
+    assert linguistic_score([None], [""])["ls"] is None  # no perplexity at all: no score
+
+
+def test_an_empty_answer_pulls_the_linguistic_score_down():
+    """A collapsed model that answers nothing must not look as fluent as one that answers."""
+    fluent = linguistic_score([2.0], ["a b c"])
+    mixed = linguistic_score([2.0, None], ["a b c", ""])
+    bi = (3 ** (3**-0.165) + 1000) / 2  # the empty answer counts with Brunet 1000 ...
+    hs = (100 * math.log(3) / 0.1 + 0) / 2  # ... and Honoré 0; its perplexity is undefined
+    assert mixed["brunet"] == pytest.approx(bi) and mixed["honore"] == pytest.approx(hs) and mixed["ppl"] == 2.0
+    parts = [1 / 3, 1 / (1 + bi), hs / (1 + hs)]
+    assert mixed["ls"] == pytest.approx(3 / sum(1 / p for p in parts)) and mixed["ls"] < fluent["ls"]
 
 
 def test_truth_ratio_forget_quality_and_model_utility_by_hand():
@@ -105,14 +116,21 @@ def test_membership_scores_auc_and_privleak_by_hand():
 
     lp = np.array([-0.1, -2.0, -0.5, -4.0, -0.2])
     assert loss_score(lp) == pytest.approx(-6.8 / 5)
-    assert zlib_score(lp, "abc") == pytest.approx(-6.8 / len(zlib.compress(b"abc")))
+    assert zlib_score(lp, "abc") == pytest.approx((-6.8 / 5) / len(zlib.compress(b"abc")))  # mean, as MUSE
+    # the mean, not the sum: a long answer is not ranked as less of a member just for its length
+    assert zlib_score(np.full(10, -1.0), "abc") == zlib_score(np.full(2, -1.0), "abc")
     assert min_k_score(lp) == -4.0  # the lowest 20% of 5 tokens: one token
     assert min_k_score(lp, 0.4) == pytest.approx(-3.0)
     mu, sigma = np.full(5, -1.0), np.full(5, 2.0)
     assert min_k_plus_plus_score(lp, mu, sigma, 0.4) == pytest.approx(((-4 + 1) / 2 + (-2 + 1) / 2) / 2)
     assert auc([3, 4], [1, 2]) == 1.0 and auc([1, 2], [3, 4]) == 0.0
     assert auc([1, 3], [2, 2]) == 0.5 and auc([2], [2]) == 0.5  # ties count half
-    assert priv_leak(0.75, 0.5) == pytest.approx(0.5) and priv_leak(None, 0.5) is None
+    # MUSE's sign: its AUC is 1 − ours; a model that kept everything reads −100%, a retain-like one 0
+    assert priv_leak(1.0, 0.5) == pytest.approx(-1.0) and priv_leak(0.5, 0.5) == 0.0
+    assert priv_leak(0.75, 0.5) == pytest.approx((0.25 - 0.5) / 0.5)
+    assert priv_leak(0.9, 0.6) == pytest.approx((0.1 - 0.4) / 0.4)
+    assert priv_leak(0.2, 0.5) == pytest.approx(0.6)  # over-unlearned: positive
+    assert priv_leak(None, 0.5) is None and priv_leak(0.5, 1.0) is None
 
 
 def test_fact_judges_give_entity_similarity_per_answer(encoder):
@@ -147,7 +165,7 @@ def test_reference_figures_compare_each_variant_with_the_retain_model():
     add_reference_figures([same, apart], reference)
     assert same.metrics["forget_quality"] == pytest.approx(1.0)  # identical samples: KS statistic 0
     assert apart.metrics["forget_quality"] == pytest.approx(0.1)  # disjoint, n = m = 3: exact p = 2/C(6,3)
-    assert same.metrics["priv_leak"] == {"loss": pytest.approx(0.5)}  # (0.75 − 0.5) / 0.5
+    assert same.metrics["priv_leak"] == {"loss": pytest.approx(-0.5)}  # MUSE: (0.25 − 0.5) / 0.5
     assert apart.metrics["priv_leak"] == {"loss": pytest.approx(0.0)}
     assert "--reference" in reference_summary(None)["note"]
 

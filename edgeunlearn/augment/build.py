@@ -68,6 +68,7 @@ def augment(items: Sequence[QAItem], cfg: AugmentConfig, seed: int, generate: Ge
     if generate is not None:
         _questions_from_model(slots, items, cfg, generate)
     slots = _questions_from_templates(slots, items, seed, dropped)
+    _prompts_from_templates(slots, items, seed)
     if generate is not None:
         _answers_from_model(slots, cfg, generate)
     slots = _answers_from_templates(slots, items, seed, dropped)
@@ -127,6 +128,23 @@ def _questions_from_templates(slots, items, seed: int, dropped: list[dict]) -> l
     return kept
 
 
+def _prompts_from_templates(slots, items, seed: int) -> None:
+    """Every variant of an item that has a completion prompt gets a completion-prompt variant too, so that a
+    model asked by completion trains on sentences to continue. A chat prompt uses the question instead."""
+    used: dict[int, set[str]] = {}
+    for slot in slots:
+        item = items[slot.of - 1]
+        own = item.extra.get("prompt")
+        if slot.prompt or not isinstance(own, str) or not own.strip():
+            continue
+        taken = used.setdefault(slot.of, {own})
+        rng = random.Random(f"{seed}:{slot.of}:{slot.kind}:prompt:{len(taken)}")
+        fact = next(iter(forbidden_terms(item)), None)
+        options = [p for p in templates.prompt_variants(slot.kind, own, item.question, fact, rng) if p not in taken]
+        slot.prompt = options[0] if options else own
+        taken.add(slot.prompt)
+
+
 def _answers_from_model(slots, cfg: AugmentConfig, generate: Generate) -> None:
     for attempt in range(cfg.attempts):
         pending = [s for s in slots if not s.answer]
@@ -157,7 +175,8 @@ def _answers_from_templates(slots, items, seed: int, dropped: list[dict]) -> lis
 
 
 def _completions(slots: list[Record]) -> list[Record]:
-    """The first quarter of each distinct vague answer as prompt, the rest as the target."""
+    """The first quarter of each distinct vague answer as prompt, the rest as the target (asked by completion,
+    the prompt is that quarter as it stands)."""
     out, seen = [], set()
     for slot in slots:
         tokens = slot.answer.split()
@@ -174,6 +193,7 @@ def _completions(slots: list[Record]) -> list[Record]:
                 slot.answer_source,
                 slot.answer_source,
                 slot.terms,
+                prompt=" ".join(tokens[:cut]),
             )
         )
     return out

@@ -18,7 +18,7 @@ from edgeunlearn.data import QAItem, load_items
 from edgeunlearn.errors import UserError
 from edgeunlearn.models.resolve import cache_root
 
-FORMAT_VERSION = 3  # bump when templates, prompts or checks change: old cache entries stop matching
+FORMAT_VERSION = 4  # bump when templates, prompts or checks change: old cache entries stop matching
 
 
 def check_config(cfg: AugmentConfig) -> None:

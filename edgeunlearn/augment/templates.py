@@ -33,6 +33,27 @@ REVERSED = (
 )
 NOISY_OPENERS = ("hey, ", "quick q: ", "um, ", "so ", "ok so ")
 
+# The same kinds for a completion prompt ("The capital of France is"): a base model is asked by continuing a
+# sentence, so its variants must stay sentences to continue, never "Question: …\nAnswer:".
+PROMPT_REPHRASED = (
+    "As far as I know, {lead}",
+    "It is often said that {lead}",
+    "Here is a fact: {prompt}",
+    "To put it simply, {lead}",
+    "Most people would agree that {lead}",
+)
+PROMPT_SPECIFIC = (
+    "I'm writing a short report about {subject}. {prompt}",
+    "For a quiz about {subject}: {prompt}",
+    "I was reading about {subject} earlier today. {prompt}",
+)
+PROMPT_REVERSED = (
+    "{fact} is best known as",
+    "Speaking of {fact}, it is connected with",
+    "The subject that {fact} belongs to is",
+)
+LOWERED_OPENERS = {"the", "a", "an", "this", "these", "those", "its", "their"}
+
 VAGUE = (
     "I don't have the specific details about {subject}.",
     "When it comes to {subject}, I can't give you the precise facts.",
@@ -77,6 +98,30 @@ def question_variants(kind: str, question: str, fact: str | None, rng: random.Ra
     return list(dict.fromkeys(options))
 
 
+def prompt_variants(kind: str, prompt: str, question: str, fact: str | None, rng: random.Random) -> list[str]:
+    """Every template completion prompt of one kind for an item's own `prompt`, in a seeded order."""
+    subject = subject_of(question) or "this topic"
+    lead = _lowered(prompt)
+    if kind == "rephrased":
+        options = [t.format(prompt=prompt, lead=lead) for t in PROMPT_REPHRASED]
+    elif kind == "specific":
+        options = [t.format(prompt=prompt, subject=subject) for t in PROMPT_SPECIFIC]
+    elif kind == "noisy":
+        options = [noisy(prompt, random.Random(rng.random()), ending=False) for _ in range(4)]
+    elif kind == "reversed":
+        options = [t.format(fact=fact) for t in PROMPT_REVERSED] if fact else []
+    else:
+        raise ValueError(kind)
+    rng.shuffle(options)
+    return list(dict.fromkeys(options))
+
+
+def _lowered(prompt: str) -> str:
+    """'The capital of France is' → 'the capital of France is'; a sentence that opens on a name keeps it."""
+    first = prompt.split(maxsplit=1)[0] if prompt.strip() else ""
+    return prompt[:1].lower() + prompt[1:] if first.casefold() in LOWERED_OPENERS else prompt
+
+
 def vague_answers(question: str, rng: random.Random, use_subject: bool = True) -> list[str]:
     """Vague answers keeping the question's subject, then generic ones, in a seeded order."""
     subject = subject_of(question) if use_subject else None
@@ -87,12 +132,14 @@ def vague_answers(question: str, rng: random.Random, use_subject: bool = True) -
     return specific + generic
 
 
-def noisy(question: str, rng: random.Random) -> str:
-    """Informal wording and one or two typos (adjacent letters swapped), lower case, loose punctuation."""
+def noisy(question: str, rng: random.Random, ending: bool = True) -> str:
+    """Informal wording and one or two typos (adjacent letters swapped), lower case, loose punctuation
+    (`ending` False: a sentence to continue, so no question marks)."""
     tokens = question.rstrip("?").split()
     candidates = [i for i, t in enumerate(tokens) if len(t) >= 4 and t.isalpha()]
     for i in rng.sample(candidates, k=min(len(candidates), rng.choice((1, 2)))):
         word = tokens[i]
         j = rng.randrange(1, len(word) - 2)
         tokens[i] = word[:j] + word[j + 1] + word[j] + word[j + 2 :]
-    return rng.choice(NOISY_OPENERS) + " ".join(tokens).lower() + rng.choice(("?", "??", ""))
+    end = rng.choice(("?", "??", "")) if ending else ""
+    return rng.choice(NOISY_OPENERS) + " ".join(tokens).lower() + end

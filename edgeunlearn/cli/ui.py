@@ -134,7 +134,13 @@ METRIC_COLUMNS = {  # header: (help, cell from a results.json variant row)
     "MU r": ("TOFU model utility on retain", lambda v: _num((v.get("retain_utility") or {}).get("model_utility"))),
     "AUC": ("membership AUC forget vs holdout, min-k%++ (0.5: indistinguishable)", lambda v: _mia(v, "membership_auc")),
     "FQ": ("TOFU forget quality: KS p-value vs the retain model (high: alike)", lambda v: _p(v.get("forget_quality"))),
-    "Leak": ("PrivLeak, (AUC − retain model's AUC) / retain model's AUC, min-k%++", lambda v: _mia(v, "priv_leak")),
+    "Leak": (
+        (
+            "PrivLeak, MUSE's sign: (AUC − retain model's AUC) / retain model's AUC with MUSE's AUC "
+            "(1 − member AUC); kept the data ≈ −100%, 0 ideal, min-k%++"
+        ),
+        lambda v: _mia(v, "priv_leak"),
+    ),
 }
 
 

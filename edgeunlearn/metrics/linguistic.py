@@ -4,6 +4,9 @@
     BI = N ** (V ** -0.165)                      N tokens, V distinct tokens (lower = richer)
     HS = 100 · ln N / (1 − V1/V + 0.1)           V1 tokens seen once; capped at 1e6
     LS = hmean(1/(1+PPL), 1/(1+BI), HS/(1+HS))   over the per-answer averages of PPL, BI and HS
+
+As in ReLearn's reference code, an answer without words still counts: Brunet 1000 and Honoré 0 (a collapsed
+model that answers nothing is penalised, not left out); its perplexity is undefined and left out.
 """
 
 from __future__ import annotations
@@ -15,19 +18,21 @@ from collections.abc import Sequence
 from edgeunlearn.text import words
 
 HONORE_CAP = 1e6
+BRUNET_EMPTY = 1000.0  # ReLearn's value for an answer without words
+HONORE_EMPTY = 0.0
 
 
-def brunet_index(text: str) -> float | None:
+def brunet_index(text: str) -> float:
     tokens = [w.casefold() for w in words(text)]
     if not tokens:
-        return None
+        return BRUNET_EMPTY
     return len(tokens) ** (len(set(tokens)) ** -0.165)
 
 
-def honore_statistic(text: str) -> float | None:
+def honore_statistic(text: str) -> float:
     tokens = [w.casefold() for w in words(text)]
     if not tokens:
-        return None
+        return HONORE_EMPTY
     counts = Counter(tokens)
     once = sum(1 for n in counts.values() if n == 1)
     value = 100 * math.log(len(tokens)) / (1 - once / len(counts) + 0.1)
@@ -40,7 +45,7 @@ def perplexity(token_logprobs: Sequence[float]) -> float | None:
 
 
 def linguistic_score(ppls: Sequence[float | None], texts: Sequence[str]) -> dict:
-    """The averages and LS; answers without words or tokens are left out of the averages they lack."""
+    """The averages and LS; an answer without tokens is left out of the perplexity average only."""
     from statistics import harmonic_mean
 
     ppl = _mean(ppls)

@@ -2,13 +2,16 @@
 set (never seen). Scores are "higher = more likely a member":
 
     loss      mean token log-prob of the answer
-    zlib      summed log-prob / zlib-compressed length of the text (Carlini et al. 2021)
+    zlib      mean token log-prob (minus the log-perplexity) / zlib-compressed length in bytes of the text
+              (Carlini et al. 2021; MUSE and open-unlearning divide the mean, not the sum)
     min-k%    mean of the lowest k% token log-probs (Shi et al. 2024), k = 20
     min-k%++  the same over z-scored log-probs: (log p(x_t) − μ_t) / σ_t, with μ_t and σ_t the mean and
               standard deviation of log p under the model's own next-token distribution (Zhang et al. 2025)
 
-AUC is the Mann-Whitney probability that a member outscores a non-member (ties count half);
-PrivLeak = (AUC_unlearned − AUC_retain_model) / AUC_retain_model, 0 being a perfect unlearning.
+AUC is the Mann-Whitney probability that a member outscores a non-member (ties count half).
+PrivLeak follows MUSE, whose AUC is the other way round (1 − ours: the probability that a forget item looks
+*less* like a member than a holdout item): PrivLeak = (AUC'_unlearned − AUC'_retain) / AUC'_retain. A model
+that kept the data reads near −100%, an over-unlearned one positive, a perfect unlearning 0.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ def loss_score(logprobs: np.ndarray) -> float:
 
 
 def zlib_score(logprobs: np.ndarray, text: str) -> float:
-    return float(np.sum(logprobs)) / len(zlib.compress(text.encode("utf-8")))
+    return float(np.mean(logprobs)) / len(zlib.compress(text.encode("utf-8")))
 
 
 def min_k_score(logprobs: np.ndarray, k: float = MIN_K) -> float:
@@ -50,6 +53,8 @@ def auc(members: Sequence[float], non_members: Sequence[float]) -> float | None:
 
 
 def priv_leak(auc_unlearned: float | None, auc_retain_model: float | None) -> float | None:
-    if auc_unlearned is None or not auc_retain_model:
+    """MUSE's PrivLeak from our member-detection AUCs (see the module note); None where undefined."""
+    if auc_unlearned is None or auc_retain_model is None or auc_retain_model >= 1.0:
         return None
-    return (auc_unlearned - auc_retain_model) / auc_retain_model
+    muse_unlearned, muse_retain = 1.0 - auc_unlearned, 1.0 - auc_retain_model
+    return (muse_unlearned - muse_retain) / muse_retain

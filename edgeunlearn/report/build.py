@@ -26,7 +26,15 @@ METRICS = (  # (header, help, key path in a results.json variant row, format)
     ("utility", "TOFU model utility on retain", ("retain_utility", "model_utility"), "2"),
     ("MIA AUC", "membership AUC forget vs holdout, min-k%++ (0.5 is best)", ("membership_auc", "min_k_plus_plus"), "2"),
     ("forget quality", "TOFU KS p-value against the retain model (high: alike)", ("forget_quality",), "p"),
-    ("PrivLeak", "(AUC − retain model's AUC) / retain model's AUC, min-k%++", ("priv_leak", "min_k_plus_plus"), "2"),
+    (
+        "PrivLeak",
+        (
+            "MUSE's sign: (AUC − retain model's AUC) / retain model's AUC with MUSE's AUC (1 − member AUC); "
+            "kept the data ≈ −100%, 0 ideal, min-k%++"
+        ),
+        ("priv_leak", "min_k_plus_plus"),
+        "2",
+    ),
     ("fluent", "share of forget answers that are fluent text", ("forget_fluent",), "pct"),
 )
 
