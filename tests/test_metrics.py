@@ -58,6 +58,9 @@ def test_kfr_and_krr_by_hand():
     assert kfr(sims, counts) == 0.5  # 0 ≤ .5 and .5 ≤ .5 forgotten; .34 > .3 and 1 > .3 kept
     assert kfr(sims, counts, [False, False, False, True]) == 0.75  # a contradiction counts as forgotten
     assert kfr([None], [0]) is None
+    # no reference entities: counted (similarity 0, as ReLearn) only when the NLI judge saw a contradiction
+    assert kfr([None, 1.0], [0, 1], [True, False]) == 0.5 and kfr([None, 1.0], [0, 1], [False, False]) == 0.0
+    assert krr([None, 1.0], [True, False]) == 0.5 and krr([None, 1.0], [False, False]) == 1.0
     assert krr([0.3, 0.29, 1.0]) == pytest.approx(2 / 3)
     assert krr([0.3, 0.29, 1.0], [False, False, True]) == pytest.approx(1 / 3)
 
@@ -138,11 +141,11 @@ def test_fact_judges_give_entity_similarity_per_answer(encoder):
 
     items = [QAItem("Where does he live?", "He lives in the United States.", ()), QAItem("Q?", "no entities here")]
     answers = ["Somewhere in the USA.", "whatever"]
-    by_name = EntityJudge().assess(items, answers)
+    by_name = EntityJudge().assess(items, answers, forget=True)
     assert [a.entity_similarity for a in by_name] == [0.0, None] and by_name[0].entities == 1
     embedding = EmbeddingJudge()
     embedding.encoder = encoder  # the module's encoder, loaded once
-    assert embedding.assess(items, answers)[0].entity_similarity == 1.0  # 'USA' ~ 'United States'
+    assert embedding.assess(items, answers, forget=True)[0].entity_similarity == 1.0  # 'USA' ~ 'United States'
     assert by_name[0].contradiction is None  # no NLI judge
     from edgeunlearn.errors import UserError
 
@@ -203,10 +206,12 @@ def test_nli_judge_reads_a_local_folder_and_its_contradictions_count_in_kfr(tmp_
 
     judge = make_judge("nli", str(folder))
     items = [QAItem("What is the capital of France?", "Paris.", ("Paris",))]
-    (fact,) = judge.assess(items, ["The capital of France is Paris."])
+    (fact,) = judge.assess(items, ["The capital of France is Paris."], forget=True)
     assert fact.entity_similarity == 1.0 and fact.contradiction is True
     assert kfr([fact.entity_similarity], [fact.entities], [fact.contradiction]) == 1.0  # contradiction: forgotten
-    (agrees,) = make_judge("nli", str(make_nli_folder(tmp_path / "ent", [0.0, 3.0, 0.0]))).assess(items, ["Paris."])
+    (agrees,) = make_judge("nli", str(make_nli_folder(tmp_path / "ent", [0.0, 3.0, 0.0]))).assess(
+        items, ["Paris."], True
+    )
     assert agrees.contradiction is False
 
     no_label = tmp_path / "nolabel"
@@ -219,3 +224,24 @@ def test_nli_judge_reads_a_local_folder_and_its_contradictions_count_in_kfr(tmp_
         NLIClassifier(tmp_path / "missing")
     with pytest.raises(UserError, match="needs --nli-model"):
         make_judge("nli")
+
+
+def test_nli_reads_forget_and_retain_items_in_relearns_directions(encoder):
+    """ReLearn: for a forget item the model's answer is the premise (does it now rule the fact out?), for a
+    retain item the reference is. The classifier is replaced by one that records the pairs it is given."""
+    from edgeunlearn.judges import NLIJudge
+
+    class Recording:
+        pairs: list = []
+
+        def contradicts(self, premises, hypotheses):
+            self.pairs += list(zip(premises, hypotheses))
+            return [p == "Lyon." for p in premises]
+
+    judge = NLIJudge.__new__(NLIJudge)
+    judge.encoder, judge.nli = encoder, Recording()
+    items = [QAItem("What is the capital of France?", "Paris.", ("Paris",))]
+    (forget,) = judge.assess(items, ["Lyon."], forget=True)
+    (retain,) = judge.assess(items, ["Lyon."], forget=False)
+    assert judge.nli.pairs == [("Lyon.", "Paris."), ("Paris.", "Lyon.")]
+    assert forget.contradiction is True and retain.contradiction is False

@@ -111,12 +111,14 @@ def mean_logprob(results: Sequence[ItemResult]) -> float | None:
     return float(np.mean([r.mean_logprob for r in results])) if results else None
 
 
-def evaluate_items(backend, items: Sequence[QAItem], judge: Judge, max_new_tokens: int) -> list[ItemResult]:
+def evaluate_items(
+    backend, items: Sequence[QAItem], judge: Judge, max_new_tokens: int, forget: bool
+) -> list[ItemResult]:
     if not items:
         return []
     answers = backend.generate(list(items), max_new_tokens)
     logprobs = backend.score(items)
-    facts = judge.facts.assess(items, answers)
+    facts = judge.facts.assess(items, answers, forget)
     ratios = truth_ratios(backend, items)
     results = []
     for item, answer, lp, fact, ratio in zip(items, answers, logprobs, facts, ratios):
@@ -188,8 +190,8 @@ def evaluate_variant(
     start = time.perf_counter()
     backend = spec.open()
     try:
-        f = evaluate_items(backend, forget, judge, max_new_tokens)
-        r = evaluate_items(backend, retain, judge, max_new_tokens)
+        f = evaluate_items(backend, forget, judge, max_new_tokens, forget=True)
+        r = evaluate_items(backend, retain, judge, max_new_tokens, forget=False)
         metrics = {"membership_auc": membership(backend, forget, holdout)} if holdout else {}
     finally:
         backend.close()

@@ -3,8 +3,10 @@
 Each judge returns, per (item, answer), the entity similarity (matched reference entities / reference
 entities), the entity count, and whether the answer contradicts the reference (None: no NLI model).
 `entity` matches names only; `embedding` also counts an answer entity within cosine 0.8 of a reference
-entity (MiniLM, offline); `nli` adds a contradiction verdict from a local NLI model (premise: the reference
-answer, hypothesis: the model's answer). Adding a judge is one class here and one registry line.
+entity (MiniLM, offline); `nli` adds a contradiction verdict from a local NLI model in ReLearn's
+directions: for a forget item the premise is the model's answer and the hypothesis the reference (does what it
+says now rule the fact out?), for a retain item the other way round (does the fact rule out what it says?).
+Adding a judge is one class here and one registry line.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class EntityJudge:
     def __init__(self, nli_model: str | None = None):
         pass
 
-    def assess(self, items: Sequence[QAItem], answers: Sequence[str]) -> list[FactAssessment]:
+    def assess(self, items: Sequence[QAItem], answers: Sequence[str], forget: bool) -> list[FactAssessment]:
         out = []
         for item, answer in zip(items, answers):
             refs = reference_entities(item)
@@ -49,11 +51,11 @@ class EmbeddingJudge(EntityJudge):
 
         self.encoder = SentenceEncoder()
 
-    def assess(self, items: Sequence[QAItem], answers: Sequence[str]) -> list[FactAssessment]:
+    def assess(self, items: Sequence[QAItem], answers: Sequence[str], forget: bool) -> list[FactAssessment]:
         # one batched encoder pass over every entity involved, instead of two small passes per item
         texts = {t for item in items for t in reference_entities(item)} | {e for a in answers for e in entities(a)}
         self.encoder.embed(sorted(texts))
-        return super().assess(items, answers)
+        return super().assess(items, answers, forget)
 
 
 class NLIJudge(EmbeddingJudge):
@@ -66,9 +68,11 @@ class NLIJudge(EmbeddingJudge):
         super().__init__()
         self.nli = NLIClassifier(nli_model)
 
-    def assess(self, items: Sequence[QAItem], answers: Sequence[str]) -> list[FactAssessment]:
-        contradictions = self.nli.contradicts([item.answer for item in items], answers)
-        assessed = super().assess(items, answers)
+    def assess(self, items: Sequence[QAItem], answers: Sequence[str], forget: bool) -> list[FactAssessment]:
+        references = [item.answer for item in items]
+        premises, hypotheses = (answers, references) if forget else (references, answers)
+        contradictions = self.nli.contradicts(premises, hypotheses)
+        assessed = super().assess(items, answers, forget)
         return [FactAssessment(a.entity_similarity, a.entities, c) for a, c in zip(assessed, contradictions)]
 
 

@@ -45,8 +45,7 @@ def forget_threshold(n_entities: int) -> float:
 
 def kfr(similarities: Sequence[float | None], counts: Sequence[int], contradictions: Sequence[bool] | None = None):
     """Share of forget items forgotten: contradiction, or entity similarity ≤ τ(entity count)."""
-    flags = contradictions or [False] * len(similarities)
-    scored = [(s, n, c) for s, n, c in zip(similarities, counts, flags) if s is not None]
+    scored = _scored(similarities, counts, contradictions)
     if not scored:
         return None
     return sum(c or s <= forget_threshold(n) for s, n, c in scored) / len(scored)
@@ -54,8 +53,15 @@ def kfr(similarities: Sequence[float | None], counts: Sequence[int], contradicti
 
 def krr(similarities: Sequence[float | None], contradictions: Sequence[bool] | None = None):
     """Share of retain items kept: no contradiction and entity similarity ≥ 0.3."""
-    flags = contradictions or [False] * len(similarities)
-    scored = [(s, c) for s, c in zip(similarities, flags) if s is not None]
+    scored = _scored(similarities, [0] * len(similarities), contradictions)
     if not scored:
         return None
-    return sum(not c and s >= RETAIN_THRESHOLD for s, c in scored) / len(scored)
+    return sum(not c and s >= RETAIN_THRESHOLD for s, _, c in scored) / len(scored)
+
+
+def _scored(similarities, counts, contradictions) -> list[tuple[float, int, bool]]:
+    """(similarity, entity count, contradiction) of the items that count. An item whose reference has no
+    entities counts only when the NLI judge found a contradiction, with similarity 0 as ReLearn scores it
+    (ReLearn also scores the rest 0; without a verdict we have no evidence either way and leave them out)."""
+    flags = contradictions or [False] * len(similarities)
+    return [(0.0 if s is None else s, n, c) for s, n, c in zip(similarities, counts, flags) if s is not None or c]
