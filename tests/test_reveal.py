@@ -128,6 +128,15 @@ def test_two_round_release_on_the_tiny_model(tmp_path, tiny_model):
         out / "modules" / "round-1" / "adapters.safetensors"
     ).exists()
     assert json.loads((out / "model" / "config.json").read_text())["model_type"] == "llama"
+    # each round's module starts from its own random A: the two modules' A are far from parallel (with the
+    # same start, 3 steps at lr 1e-3 would leave them at cosine ≈ 1)
+    import mlx.core as mx
+    import numpy as np
+
+    first, second = (mx.load(str(out / "modules" / f"round-{k}" / "adapters.safetensors")) for k in (1, 2))
+    name = next(k for k in first if k.endswith("lora_a"))
+    a1, a2 = (np.array(m[name]).ravel() for m in (first, second))
+    assert abs(a1 @ a2) / (np.linalg.norm(a1) * np.linalg.norm(a2)) < 0.3
     assert {v["name"] for v in summary["variants"]} >= {"base Q8_0", "unlearned MLX fp32", "unlearned Q8_0"}
 
     from edgeunlearn.report import write_report

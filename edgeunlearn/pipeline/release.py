@@ -60,7 +60,9 @@ def run_release(
     records = [_knowledge_record(backend, inputs, cfg)]
     earlier: dict = {}  # layer name → A matrices of every fused module, side by side
     if cfg.release.mode == "negate" and cfg.release.retain_module and inputs.retain:
-        _train_module(cfg, backend, inputs.retain, None, earlier, folder / "modules" / "retain", progress, scale=1.0)
+        _train_module(
+            cfg, backend, inputs.retain, None, earlier, folder / "modules" / "retain", progress, scale=1.0, index=0
+        )
     start = time.perf_counter()
     for index in range(1, cfg.release.rounds + 1):
         stop = _budget_stop(cfg, records, time.perf_counter() - start)
@@ -103,7 +105,7 @@ def _round(cfg, index, backend, encoder, inputs, target, seeds, earlier, folder,
     else:
         module_scale, method, retain = 1.0, get_method(cfg.method), inputs.retain or None
     module_dir = folder / "modules" / f"round-{index}"
-    _train_module(cfg, backend, items, retain, earlier, module_dir, progress, module_scale, method, stored)
+    _train_module(cfg, backend, items, retain, earlier, module_dir, progress, module_scale, method, stored, index)
     return _record(index, revealed, _knowledge(backend, inputs, cfg), started)
 
 
@@ -125,8 +127,24 @@ def _record(index: int, revealed, knowledge, started: float, stopped: str | None
     )
 
 
+def module_seed(seed: int, index: int) -> int:
+    """Round `index`'s own seed: each module starts from its own random A, so the O-LoRA term starts from
+    independent subspaces rather than from the earlier modules' own starting point."""
+    return seed + 1_000_003 * index
+
+
 def _train_module(
-    cfg, backend, items, retain, earlier: dict, adapter_dir: Path, progress, scale: float, method=None, stored=None
+    cfg,
+    backend,
+    items,
+    retain,
+    earlier: dict,
+    adapter_dir: Path,
+    progress,
+    scale: float,
+    method=None,
+    stored=None,
+    index: int = 0,
 ):
     """Train one LoRA module (orthogonal to `earlier`), record its A matrices, fuse it with `scale`. `stored`:
     the types of --robust-to, which a module applied as it was trained (scale 1) trains against."""
@@ -141,8 +159,9 @@ def _train_module(
         method, loss=_with_orthogonality(method.loss, dict(earlier), cfg.release.orthogonality)
     )
     stored = stored if scale == 1.0 else None  # a negated module's stored form is not the one it trains in
+    seed = module_seed(cfg.seed, index)
     result = train(
-        backend, method, items, retain, cfg.train, cfg.method_args, cfg.seed, adapter_dir, progress, None, stored
+        backend, method, items, retain, cfg.train, cfg.method_args, seed, adapter_dir, progress, None, stored
     )
     for name, layer in backend.named_lora_layers():
         a = mx.stop_gradient(layer.lora_a)
