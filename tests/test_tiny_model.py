@@ -178,6 +178,40 @@ def test_sure_trains_only_the_salient_output_rows(tiny_model, facts, tmp_path):
         )
 
 
+def test_sure_saliency_is_the_base_weights_gradient_row_norm_summed_over_the_forget_set(tiny_model, facts):
+    """SURE's saliency, checked against plain autodiff on the model without LoRA: ‖row i of Σ ∂NLL/∂W‖. With
+    B = 0 the LoRA layers compute the base exactly, so LoRA's random A (the seed) must not change it."""
+    import mlx.core as mx
+    import mlx.nn as nn
+    from mlx.utils import tree_flatten
+
+    from edgeunlearn.methods.terms import sequence_nll
+    from edgeunlearn.training.batching import make_batch
+    from edgeunlearn.training.sure import row_saliency
+
+    plain = MLXBackend(tiny_model)
+    pairs = [plain.prompter.pair(f) for f in facts]
+    grads = {}
+    for i, pair in enumerate(pairs):  # one sequence at a time: the sum over the set by hand
+        _, g = nn.value_and_grad(plain.model, lambda m, b: sequence_nll(m, b).sum())(
+            plain.model, make_batch([pair], [i], plain.pad_id)
+        )
+        for path, value in tree_flatten(g):
+            grads[path] = value if path not in grads else grads[path] + value
+    by_seed = []
+    for seed in (0, 1):
+        mx.random.seed(seed)
+        backend = MLXBackend(tiny_model)
+        backend.add_lora(4, 20.0, 0.0, (), -1)
+        by_seed.append(row_saliency(backend, pairs))
+    assert set(by_seed[0]) == {p.replace(".weight", ".lora_b") for p in grads if p.endswith("proj.weight")}
+    for path, norms in by_seed[0].items():
+        expected = np.linalg.norm(np.array(grads[path.replace(".lora_b", ".weight")]), axis=1)
+        assert np.allclose(norms, expected, rtol=1e-3, atol=1e-6), path
+        assert np.allclose(by_seed[1][path], norms, rtol=1e-3, atol=1e-6)
+    assert not any(p.endswith(".linear.weight") for p, _ in tree_flatten(backend.model.trainable_parameters()))
+
+
 def test_token_stats_by_hand_and_equal_on_both_backends(tiny_model, tiny_f16, facts):
     from edgeunlearn.backends.base import stats_from_logprobs
 
