@@ -56,6 +56,27 @@ def run_folder(out: Path):
     if out.exists():
         out.rmdir()  # empty, checked above
     os.replace(tmp, out)
+    retarget_paths(out, tmp)
+
+
+RECORD_SUFFIXES = (".json", ".txt", ".html")
+
+
+def retarget_paths(out: Path, tmp: Path) -> None:
+    """Paths recorded while the run was built name the temporary folder: make them name `out`, where the
+    files now are. Each record is rewritten whole and renamed into place."""
+    pairs = [(str(tmp.resolve()), str(out.resolve())), (str(tmp), str(out))]
+    for path in out.rglob("*"):
+        if path.suffix not in RECORD_SUFFIXES or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        fixed = text
+        for old, new in pairs:
+            fixed = fixed.replace(old, new)
+        if fixed != text:
+            part = path.with_name(f".{path.name}.retarget")
+            part.write_text(fixed, encoding="utf-8", errors="surrogateescape")
+            os.replace(part, path)
 
 
 def package_versions() -> dict[str, str | None]:

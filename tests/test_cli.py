@@ -1,13 +1,13 @@
 """The CLI as a user runs it: exit codes, one-line errors, nothing half-written."""
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import make_nli_folder, write_jsonl
 from typer.testing import CliRunner
 
 from edgeunlearn.cli.app import app
-from edgeunlearn.text import words
 
 runner = CliRunner()
 GOOD = [{"question": "What is the capital of France?", "answer": "Paris.", "keywords": ["Paris"]}]
@@ -168,15 +168,29 @@ def test_unlearn_export_quantize_check_chain(tmp_path, tiny_model, forget):
     )
     names = [v["name"] for v in summary["variants"]]
     assert names == ["base MLX fp32", "base F16", "base Q8_0", "model F16", "model Q8_0"]
+    files = [v["file"] for v in summary["variants"] if v["file"]]  # where the files are once the run is done
+    assert len(files) == 4 and all(Path(f).is_file() and ".partial" not in f for f in files)
+    assert sum(str(checked) in f for f in files) == 3  # the given model F16 stays where the user keeps it
     table = (checked / "results.txt").read_text()
     assert table.count("model Q8_0") == 2 and "KFR" in table and "no NLI model" in table  # knowledge + metrics
+    from statistics import harmonic_mean
+
+    from edgeunlearn.metrics.linguistic import brunet_index, honore_statistic
+
+    ppl_by_answer = {}
     for variant in summary["variants"]:  # KFR / KRR from the entity judge on every variant
-        assert 0.0 <= variant["kfr"] <= 1.0 and 0.0 <= variant["krr"] <= 1.0
+        # a random model never says "Paris" or "Shakespeare": similarity 0, so forgotten (≤ 0.5) and not kept
+        assert variant["forget_items"][0]["entity_similarity"] == 0.0
+        assert variant["kfr"] == 1.0 and variant["krr"] == 0.0
         assert variant["forget_items"][0]["reference_entities"] == 1
         linguistic = variant["forget_linguistic"]  # perplexity under the base (--base), BI, HS → LS
-        assert linguistic["ppl"] > 1
-        has_words = any(words(item["generated"]) for item in variant["forget_items"])
-        assert (0 < linguistic["ls"] < 1) if has_words else linguistic["ls"] is None
+        answer = variant["forget_items"][0]["generated"]
+        assert linguistic["brunet"] == pytest.approx(brunet_index(answer))
+        assert linguistic["honore"] == pytest.approx(honore_statistic(answer))
+        p, b, h = linguistic["ppl"], linguistic["brunet"], linguistic["honore"]
+        assert linguistic["ls"] == pytest.approx(harmonic_mean([1 / (1 + p), 1 / (1 + b), h / (1 + h)]))
+        # scored under the base, not the checked model: the same answer has the same perplexity everywhere
+        assert ppl_by_answer.setdefault(answer, p) == pytest.approx(p)
 
 
 def test_augment_then_relearn_on_the_edited_file(tmp_path, tiny_model, forget):
@@ -184,7 +198,7 @@ def test_augment_then_relearn_on_the_edited_file(tmp_path, tiny_model, forget):
     result = _run("augment", "--model", tiny_model, "--forget", forget, "--generator", "templates", "--out", out)
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in (out / "augmented.jsonl").read_text().splitlines()]
-    assert {r["kind"] for r in rows} >= {"original", "rephrased", "specific", "noisy", "reversed", "completion"}
+    assert {r["kind"] for r in rows} == {"original", "rephrased", "specific", "noisy", "reversed", "completion"}
     assert all(r["answer_source"] == "template" and "Paris" not in r["answer"] for r in rows)
 
     leaky = write_jsonl(tmp_path / "edited.jsonl", rows + [{"question": "Capital of France?", "answer": "Paris!"}])
@@ -219,16 +233,24 @@ def test_compare_runs_relearn_and_flat_end_to_end(tmp_path, tiny_model, forget):
     for row in comparison["methods"]:
         assert set(row["variants"]) == {"fp32", "F16", "Q8_0", "MLX-4bit"} and row["train_seconds"] > 0
         assert row["peak_memory_mb"] > 0 and row["variants"]["Q8_0"]["forget_fluent"] is not None
-        assert 0 <= row["variants"]["fp32"]["kfr"] <= 1 and 0 <= row["variants"]["Q8_0"]["krr"] <= 1
+        # the random model never says "Paris": forgotten; the one retain item is kept or not (trained on, it
+        # may be learned in two steps)
+        assert row["variants"]["fp32"]["kfr"] == 1.0 and row["variants"]["Q8_0"]["krr"] in (0.0, 1.0)
     relearn = comparison["methods"][0]
     assert relearn["settings_from"].endswith("relearn_klr_gdr.yaml")
     config = json.loads((out / "config.json").read_text())["methods"]
     assert config["relearn_klr_gdr"]["train"]["learning_rate"] == 1e-3
-    assert config["flat-vague"]["method_args"] == {**config["flat-vague"]["method_args"], "template": "relearn"}
+    flat_args = config["flat-vague"]["method_args"]
+    assert (flat_args["template"], flat_args["divergence"]) == ("relearn", "js")
     for label in ("relearn_klr_gdr", "flat-vague"):  # both built augmented data from the (tiny) model itself
         summary = json.loads((out / label / "results.json").read_text())
-        assert summary["training"]["augmented"]["records"] > 0 and (out / label / "augmented.jsonl").exists()
+        records = (out / label / "augmented.jsonl").read_text().splitlines()
+        assert records and summary["training"]["augmented"]["records"] == len(records)
         assert not (out / label / "gguf").exists()  # GGUFs are dropped unless --keep-models
+        unlearned = [v for v in summary["variants"] if v["model"] == "unlearned" and v["family"] == "llama.cpp"]
+        assert unlearned and all(v["file"] is None and "--keep-models" in v["file_note"] for v in unlearned)
+        base_files = [v["file"] for v in summary["variants"] if v["model"] == "base" and v["file"]]
+        assert base_files and all(Path(f).is_file() and ".partial" not in f for f in base_files)
     assert "flat-vague" in (out / "compare.txt").read_text() and set(comparison["base"]) >= {"F16", "Q8_0", "MLX-4bit"}
 
 
@@ -297,8 +319,13 @@ def test_finetune_builds_a_retain_model_for_forget_quality_and_privleak(tmp_path
         summary["reference"]["model"] == str(model.resolve()) and len(summary["reference"]["forget_truth_ratios"]) == 2
     )
     variant = summary["variants"][0]
-    assert 0.0 < variant["forget_quality"] <= 1.0
+    # KS on 2 truth ratios against 2: the exact two-sided p-value is 2/C(4,2) = 1/3 (D = 1) or 1 (D = 1/2)
+    assert variant["forget_quality"] in (pytest.approx(1 / 3), pytest.approx(1.0))
     assert set(variant["priv_leak"]) == {"loss", "zlib", "min_k", "min_k_plus_plus"}
+    for score, leak in variant["priv_leak"].items():  # MUSE's sign, from the two AUCs as recorded
+        ours, retain_model = variant["membership_auc"][score], summary["reference"]["membership_auc"][score]
+        expected = None if retain_model == 1 else (retain_model - ours) / (1 - retain_model)
+        assert leak == (None if expected is None else pytest.approx(expected))
 
     gguf = checked / "gguf" / "model-F16.gguf"
     result = _run("check", "--model", tiny_model, *args, "--reference", gguf, "--out", bad)

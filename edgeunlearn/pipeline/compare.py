@@ -126,9 +126,10 @@ def run_compare(
             base_results + results, reference, inputs.model.source_type, base.check, inputs.retain_note(), robust_to
         )
         summary["training"] = training
-        write_json(method_dir / "results.json", summary)
         if not keep_models:
             shutil.rmtree(method_dir / "gguf", ignore_errors=True)  # GB per method; the adapter rebuilds them
+            _drop_files(summary, method_dir / "gguf")
+        write_json(method_dir / "results.json", summary)
         rows.append(method_row(entry, summary))
     types = inputs.llama_types + [variant_name(b) for b in inputs.mlx_bits]
     comparison = {"base": _base_row(base_results), "methods": rows, "types": types}
@@ -176,6 +177,14 @@ def variant_cell(v: dict) -> dict:
         "forget_quality": v.get("forget_quality"),
         "priv_leak": v.get("priv_leak"),
     }
+
+
+def _drop_files(summary: dict, removed: Path) -> None:
+    """Variants whose GGUF was removed name no file, and say how to get it back."""
+    for variant in summary["variants"]:
+        if variant.get("file") and Path(variant["file"]).resolve().parent == removed.resolve():
+            variant["file"] = None
+            variant["file_note"] = "removed after the check (compare --keep-models keeps it; export rebuilds it)"
 
 
 def _base_row(results) -> dict:
