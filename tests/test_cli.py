@@ -90,13 +90,15 @@ def test_missing_model_unknown_method_unknown_type(tmp_path, forget, tiny_model)
 
 
 def test_unsupported_architecture_export(tmp_path, tiny_model):
-    gemma = tmp_path / "gemma"
-    gemma.mkdir()
+    import shutil
+
+    mamba = tmp_path / "mamba"
+    shutil.copytree(tiny_model, mamba)  # real weights: only the architecture is wrong
     config = json.loads((tiny_model / "config.json").read_text())
-    (gemma / "config.json").write_text(json.dumps({**config, "model_type": "gemma3"}))
+    (mamba / "config.json").write_text(json.dumps({**config, "model_type": "mamba"}))
     out = tmp_path / "x.gguf"
-    result = _run("export", "--model", gemma, "--out", out)
-    assert result.exit_code != 0 and not out.exists()
+    result = _run("export", "--model", mamba, "--out", out)
+    _assert_user_error(result, "architecture 'mamba' is not supported", out)
 
 
 def test_unlearn_export_quantize_check_chain(tmp_path, tiny_model, forget):

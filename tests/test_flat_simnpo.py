@@ -64,6 +64,7 @@ def test_templates_are_many_seeded_and_checked(facts):
     assert len(set(REFUSALS)) >= 30
     first, again = refusal_answers(facts, 3), refusal_answers(facts, 3)
     assert first == again and all(t.answer in REFUSALS for t in first)
+    assert [t.answer for t in refusal_answers(facts, 4)] != [t.answer for t in first]  # the seed decides
     assert [t.question for t in first] == [f.question for f in facts]
     with pytest.raises(UserError, match="template list is empty"):
         refusal_answers(facts, 0, templates=())

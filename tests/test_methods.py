@@ -46,17 +46,21 @@ def test_npo_term_matches_formula():
     assert float(npo_loss(nll, ref, beta)) == pytest.approx(expected, rel=1e-5)
     # at ℓθ = ℓref the loss is (2/β)·ln 2, and it falls as the forget NLL rises
     assert float(npo_loss(mx.array([3.0]), mx.array([3.0]), beta)) == pytest.approx(20 * math.log(2), rel=1e-5)
-    assert float(npo_loss(mx.array([9.0]), mx.array([3.0]), beta)) < 20 * math.log(2)
+    assert float(npo_loss(mx.array([9.0]), mx.array([3.0]), beta)) == pytest.approx(
+        20 * math.log1p(math.exp(-0.6)), rel=1e-5
+    )  # −(2/β)·log σ(β·6) = 20·ln(1 + e^−0.6), below 20·ln 2
 
 
 def test_ga_and_gd_signs():
-    model = FixedLogits([[[0.0, 0.0], [0.0, 0.0]]])
-    forget, retain = _batch([[1.0, 1.0]]), _batch([[1.0, 1.0]])
-    ln2 = math.log(2)
+    # p = 1/2 for target 0 at the first position, 3/4 for target 1 at the second; the retain batch scores
+    # only the second, so a term computed on the wrong batch gives a different number (swapped: ln 2)
+    model = FixedLogits([[[0.0, 0.0], [0.0, math.log(3.0)]]])
+    forget, retain = _batch([[1.0, 1.0]]), _batch([[0.0, 1.0]])
+    ln2, ln43 = math.log(2), math.log(4 / 3)
     ga, _ = get_method("ga").loss(model, {"forget": forget}, MethodArgs())
     gd, _ = get_method("gd").loss(model, {"forget": forget, "retain": retain}, MethodArgs(retain_weight=2.0))
-    assert float(ga) == pytest.approx(-ln2, rel=1e-5)
-    assert float(gd) == pytest.approx(-ln2 + 2 * ln2, rel=1e-5)
+    assert float(ga) == pytest.approx(-(ln2 + ln43) / 2, rel=1e-5)
+    assert float(gd) == pytest.approx(-(ln2 + ln43) / 2 + 2 * ln43, rel=1e-5)
 
 
 def test_registry_lists_names_and_refuses_duplicates():

@@ -90,7 +90,8 @@ def test_truth_ratio_shows_the_base_prefers_true_answers_on_both_backends(smollm
         ratios = [r.truth_ratio for r in results]
         assert all(r < 1 for r in ratios), ratios  # the true capital beats the wrong ones, per token
         figures = tofu_figures(results, [])
-        assert 0 < figures["forget_truth_ratio_stat"] < 1 and "tofu_note" not in figures
+        # every R < 1, so min(R, 1/R) = R: the statistic is their plain mean
+        assert figures["forget_truth_ratio_stat"] == pytest.approx(np.mean(ratios)) and "tofu_note" not in figures
         backend.close()
     bare = [QAItem(f.question, f.answer, f.keywords) for f in forget]  # no paraphrased/perturbed fields
     results = evaluate_items(MLXBackend(smollm2.mlx_dir), bare, judge, 4, forget=True)

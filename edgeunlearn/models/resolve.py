@@ -80,7 +80,23 @@ def _resolve(spec: str) -> ModelSource:
         return _from_gguf(path.resolve())
     if not (path / "config.json").exists():
         raise UserError(f"model folder {path} has no config.json: give an HF / mlx-lm model folder")
+    _require_known_architecture(path / "config.json")
     return ModelSource(name=path.name, mlx_dir=path.resolve())
+
+
+def _require_known_architecture(config_path: Path) -> None:
+    """Refuse an architecture we cannot carry to GGUF before any command loads or trains it."""
+    import json
+
+    from edgeunlearn.models import architectures
+
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{config_path} is not valid JSON ({exc}): give an HF / mlx-lm model folder") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{config_path} is not a JSON object: give an HF / mlx-lm model folder")
+    architectures.for_model_type(config.get("model_type"))
 
 
 def _from_gguf(path: Path) -> ModelSource:
