@@ -187,6 +187,10 @@ def test_reveal_command_writes_reviewable_jsonl(tmp_path, tiny_model):
     rows = [json.loads(line) for line in (out / "revealed.jsonl").read_text().splitlines()]
     assert rows and all("Jane Roe" in r["question"] and r["round"] == 1 for r in rows)
     pulls = json.loads((out / "reveal.json").read_text())["pulls"]
-    assert len(pulls) == 2 and all(0 <= p["reward"] <= 1 for p in pulls)
+    assert len(pulls) == 2
+    for p in pulls:  # reward: the harmonic mean of relevance and diversity (Vendi of 2 responses / 2)
+        r, d = p["relevance"], p["diversity"]
+        assert p["reward"] == pytest.approx(2 * r * d / (r + d) if r > 0 else 0.0)
+        assert len(p["responses"]) == 2 and 0.5 - 1e-6 <= d <= 1.0 + 1e-6
     empty = CliRunner().invoke(app, ["reveal", "--target", " ", "--config", str(recipe), "--out", str(tmp_path / "x")])
     assert empty.exit_code == 2 and "--target is empty" in empty.output

@@ -178,9 +178,9 @@ def test_training_snaps_the_real_model_at_the_gain_its_check_chose(smollm2, smol
     assert [s["gain"] for s in snaps] == [1, 4, 16][: len(snaps)] and set(snaps[0]["forgotten"]) == {"full"}
     ended = snaps[-1]["forgotten"]["full"] == 1.0 or len(snaps) == 3
     assert ended  # the ladder ends at the first gain that forgets everything, or at its top
-    if result.snap is None:  # gain 1 was as good as any: nothing to snap
-        assert max(s["forgotten"]["full"] for s in snaps) == snaps[0]["forgotten"]["full"]
-        return
+    # 12 steps of GA at 3e-4 forget little at gain 1: a larger gain is chosen and the weights are snapped
+    assert result.snap is not None and result.snap.gain > 1
+    assert max(s["forgotten"]["full"] for s in snaps) > snaps[0]["forgotten"]["full"]
     chosen = next(s for s in snaps if s["gain"] == result.snap.gain)
     assert Snap.load(tmp_path) == result.snap
     update = {n: np.array(w) for n, w in snapped_weights(backend, smol_grid, result.snap.gain).items()}
