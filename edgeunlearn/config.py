@@ -213,26 +213,51 @@ def build(cls, values: dict, where: str = "recipe"):
                 raise UserError(f"{where} key {name!r} must be a mapping")
             kwargs[name] = build(type(default), value, f"{where} {name}")
         else:
-            kwargs[name] = _coerce(value, default, f"{where} key {name!r}")
+            kwargs[name] = _coerce(value, known[name].type, f"{where} key {name!r}")
     return cls(**kwargs)
 
 
-def _coerce(value, default, where: str):
-    if isinstance(default, tuple):
+def _coerce(value, annotation: str, where: str):
+    """`value` as the field's annotated type; anything that would only pass by accident (true as a number,
+    2.5 as a step count, a list where a name belongs) is refused."""
+    if annotation.startswith("tuple["):
         value = value.split(",") if isinstance(value, str) else value
         if not isinstance(value, (list, tuple)):
             raise UserError(f"{where} must be a list")
-        return tuple(value)
-    if isinstance(default, bool):
+        element = annotation[len("tuple[") :].split(",")[0]
+        return tuple(_scalar(v.strip() if isinstance(v, str) else v, element, f"{where} item") for v in value)
+    if annotation == "str | None":
+        return None if value is None else _scalar(value, "str", where)
+    return _scalar(value, annotation, where)
+
+
+def _scalar(value, kind: str, where: str):
+    if kind == "bool":
         if not isinstance(value, bool):
             raise UserError(f"{where} must be true or false, got {value!r}")
         return value
-    if default is None or isinstance(default, str):
+    if kind == "str":
+        if not isinstance(value, str):
+            raise UserError(f"{where} must be text, got {value!r}")
         return value
+    number = _number(value, where)
+    if kind == "int":
+        if number != int(number):
+            raise UserError(f"{where} must be a whole number, got {value!r}")
+        return int(number)
+    return float(number)
+
+
+def _number(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise UserError(f"{where} must be a number, got {value!r}")
     try:
-        return type(default)(value)
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"{where} must be a {type(default).__name__}, got {value!r}") from exc
+        number = float(value)
+    except ValueError:
+        raise UserError(f"{where} must be a number, got {value!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise UserError(f"{where} must be a finite number, got {value!r}")
+    return number
 
 
 def resolve(recipe: str | Path | None, overrides: dict) -> RunConfig:

@@ -124,3 +124,12 @@ def make_nli_folder(path: Path, classifier_bias, layers: int = 2, tokenizer_json
     for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json") if tokenizer_json else ("vocab.txt",):
         shutil.copy(source / name, path / name)
     return path
+
+
+def assert_user_error(result, message, out):
+    """A CLI result that refused bad input as the project promises: exit 2, one line naming the problem,
+    nothing written at `out` (nor a temporary folder beside it)."""
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1, result.output
+    assert not out.exists() and not list(out.parent.glob(f".{out.name}*"))

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import assert_user_error as _assert_user_error
 from conftest import make_nli_folder, write_jsonl
 from typer.testing import CliRunner
 
@@ -20,13 +21,6 @@ def _run(*args):
 @pytest.fixture
 def forget(tmp_path):
     return write_jsonl(tmp_path / "forget.jsonl", GOOD)
-
-
-def _assert_user_error(result, message, out):
-    assert result.exit_code == 2, result.output
-    assert message in result.output
-    assert len([line for line in result.output.splitlines() if line.strip()]) == 1, result.output
-    assert not out.exists() and not list(out.parent.glob(f".{out.name}*"))
 
 
 def test_malformed_jsonl(tmp_path, tiny_model):

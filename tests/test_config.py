@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from edgeunlearn import config
@@ -25,13 +27,22 @@ def test_toml_recipe(tmp_path):
         ("stepz: 3\n", "unknown recipe key 'stepz'"),
         ("train:\n  lr: 1\n", "unknown recipe train key 'lr'"),
         ("train: 5\n", "must be a mapping"),
-        ("train:\n  steps: many\n", "must be a int"),
+        ("train:\n  steps: many\n", "train key 'steps' must be a number, got 'many'"),
+        ('train:\n  sure: "no"\n', "train key 'sure' must be true or false, got 'no'"),
+        ("train:\n  steps: true\n", "train key 'steps' must be a number, got True"),
+        ("train:\n  steps: 2.5\n", "train key 'steps' must be a whole number, got 2.5"),
+        ("train:\n  learning_rate: .nan\n", "must be a finite number"),
+        ("method: 5\n", "recipe key 'method' must be text, got 5"),
+        ("forget: [a.jsonl]\n", "recipe key 'forget' must be text"),
+        ("quantize:\n  types: [1]\n", "quantize key 'types' item must be text, got 1"),
+        ("quantize:\n  mlx_bits: [four]\n", "quantize key 'mlx_bits' item must be a number"),
+        ("train:\n  snap_gains: 4\n", "train key 'snap_gains' must be a list"),
     ],
 )
 def test_bad_recipes_are_refused(tmp_path, text, message):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(text)
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(UserError, match=re.escape(message)):
         config.resolve(recipe, {})
 
 
@@ -48,3 +59,9 @@ def test_every_shipped_recipe_loads_and_names_valid_methods_and_types():
         get_method(cfg.method)
         quant_plan(cfg, "Q4_1")
         assert data_path(cfg.forget).exists() and data_path(cfg.retain).exists()
+
+
+def test_recipe_values_of_the_right_type_are_taken_as_they_mean():
+    cfg = config.build(config.RunConfig, {"train": {"steps": 4.0, "learning_rate": 1, "snap_gains": "1, 2.5"}})
+    assert cfg.train.steps == 4 and isinstance(cfg.train.steps, int) and cfg.train.learning_rate == 1.0
+    assert cfg.train.snap_gains == (1.0, 2.5) and config.build(config.RunConfig, {"reference": None}).reference is None

@@ -50,6 +50,9 @@ def quantize(
     wanted = validate_types(types.split(","))
     if not model.is_file():
         raise UserError(f"GGUF file not found: {model}")
+    from edgeunlearn.models.gguf_check import check_gguf
+
+    check_gguf(model)
     out = out or default_out("quantize")
     report = {}
     with run_folder(out) as folder:

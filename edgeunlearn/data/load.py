@@ -29,8 +29,10 @@ def load_items(path: str | Path, role: str = "data", allow_empty: bool = False) 
     path = Path(path)
     if not path.exists():
         raise UserError(f"{role} file not found: {path}")
-    if path.suffix.lower() == ".jsonl":
-        _check_jsonl(path, role)
+    if path.is_file() and path.suffix.lower() in FORMATS:
+        text = read_utf8(path, role)
+        if path.suffix.lower() == ".jsonl":
+            _check_jsonl(text, path, role)
     rows = _load_rows(path, role)
     items = [_to_item(row, i, path, role) for i, row in enumerate(rows, start=1)]
     if not items and not allow_empty:
@@ -51,11 +53,27 @@ def _load_rows(path: Path, role: str) -> list[dict]:
             data = datasets.load_dataset(FORMATS[path.suffix.lower()], data_files=str(path), split="train")
         else:
             raise UserError(f"{role} file {path} has an unknown format: use .jsonl, .json, .csv or a datasets folder")
-    except UserError:
-        raise
-    except Exception as exc:  # datasets raises many types for unreadable files
-        raise UserError(f"{role} file {path} could not be read ({type(exc).__name__}): fix its format") from exc
+    except _unreadable_errors() as exc:  # what datasets and pyarrow raise for a file they cannot parse
+        raise UserError(f"{role} file {path} could not be read ({type(exc).__name__}): fix its format") from None
     return data.to_list()
+
+
+def _unreadable_errors() -> tuple[type[BaseException], ...]:
+    import pyarrow
+    from datasets.exceptions import DatasetGenerationError
+
+    return (DatasetGenerationError, pyarrow.ArrowException, ValueError, KeyError, FileNotFoundError)
+
+
+def read_utf8(path: Path, role: str) -> str:
+    """The file's text; a file that is not UTF-8 gets one line that says where it breaks and what to do."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{role} file {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8 (JSONL, JSON or CSV)"
+        ) from None
 
 
 def _load_folder(datasets, path: Path):
@@ -68,9 +86,9 @@ def _load_folder(datasets, path: Path):
     return data
 
 
-def _check_jsonl(path: Path, role: str) -> None:
+def _check_jsonl(text: str, path: Path, role: str) -> None:
     """datasets' JSON errors do not name the line; this does."""
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -90,7 +108,12 @@ def _to_item(row: dict, number: int, path: Path, role: str) -> QAItem:
     keywords = row.get("keywords") or ()
     if isinstance(keywords, str):
         keywords = [k for k in keywords.split(";")]
-    keywords = tuple(k.strip() for k in keywords if isinstance(k, str) and k.strip())
+    if not isinstance(keywords, (list, tuple)) or not all(isinstance(k, str) for k in keywords):
+        raise UserError(
+            f"{role} file {path} item {number} has keywords {keywords!r}: give a list of strings (or one string "
+            "with ; between keywords)"
+        )
+    keywords = tuple(k.strip() for k in keywords if k.strip())
     extra = {k: v for k, v in row.items() if k not in ("question", "answer", "keywords")}
     return QAItem(row["question"].strip(), row["answer"].strip(), keywords, extra)
 

@@ -77,6 +77,9 @@ def _resolve(spec: str) -> ModelSource:
     if path.is_file():
         if path.suffix.lower() != ".gguf":
             raise UserError(f"model file {path} is not a .gguf file: give a GGUF file or a model folder")
+        from edgeunlearn.models.gguf_check import check_gguf
+
+        check_gguf(path)
         return _from_gguf(path.resolve())
     if not (path / "config.json").exists():
         raise UserError(f"model folder {path} has no config.json: give an HF / mlx-lm model folder")

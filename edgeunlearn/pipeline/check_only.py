@@ -73,6 +73,8 @@ def run_check(
         prompt_format=prompt_format,
     )
     check_judge(check)
+    for spec in (model, base) if base else (model,):
+        resolve_model(spec, prompt_format)  # a missing, foreign or truncated model is refused before any work
     wanted, _ = quant_plan(cfg, None)
     forget_items, retain_items, hashes = load_sets(cfg.forget, cfg.retain)
     holdout_items, reference_model = load_optional(holdout, "holdout", hashes), load_reference(reference, prompt_format)
