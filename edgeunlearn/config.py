@@ -119,6 +119,9 @@ class CheckConfig:
         "entity", "fact judge for KFR / KRR: entity (names), embedding (+ MiniLM cosine ≥ 0.8), nli (+ contradiction)"
     )
     nli_model: str | None = _opt(None, "judge nli: local BERT NLI folder (config id2label with contradiction)")
+    general: bool = _opt(
+        True, "also score the built-in general-knowledge set (never trained on) on every variant: a utility check"
+    )
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,12 @@ class RunConfig:
     forget: str | None = _opt(None, "forget set file (demo:forget names the embedded demo set)")
     retain: str | None = _opt(None, "retain set file (demo:retain names the embedded demo set)")
     retain_eval: str | None = _opt(
-        None, "held-out retain set that only the check reads (without it the check scores the training retain set)"
+        None, "held-out retain set that only the check reads (without it, a share of --retain is held out)"
+    )
+    retain_split: float = _opt(
+        0.25,
+        "without --retain-eval: share of --retain held out (seeded) for the check alone, so retention is scored on "
+        "items training never saw (0: train on all of it and score those)",
     )
     holdout: str | None = _opt(None, "holdout set the model never trained on, for membership-inference AUC")
     reference: str | None = _opt(

@@ -356,3 +356,29 @@ def test_prompt_format_reaches_mlx_and_llama_cpp(smollm2, tmp_path):
     out = tmp_path / "bad"
     result = _run("check", "--model", smollm2.mlx_dir, "--forget", forget, "--prompt-format", "raw", "--out", out)
     _assert_user_error(result, "unknown prompt format 'raw'", out)
+
+
+def test_retention_is_scored_on_retain_items_training_never_saw(tmp_path, tiny_model, forget):
+    """Without --retain-eval a seeded quarter of --retain is held out: training reads the rest, the check only
+    the held-out items, results.json names both parts; the general-knowledge set is checked on every variant."""
+    from edgeunlearn.data import load_items
+    from edgeunlearn.data.general import general_knowledge
+
+    rows = [{"question": f"Who wrote book {n}?", "answer": f"Author {n}."} for n in range(8)]
+    retain = write_jsonl(tmp_path / "retain.jsonl", rows)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("quantize: {types: [Q8_0], mlx_bits: []}\ncheck: {max_new_tokens: 4}\ntrain: {steps: 1}\n")
+    out = tmp_path / "run"
+    result = _run("run", recipe, "--model", tiny_model, "--forget", forget, "--retain", retain, "--out", out)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "results.json").read_text())
+    split = summary["retain_split"]
+    assert len(split["checked"]) == 2 and len(split["trained"]) == 6  # round(0.25 × 8) held out
+    assert sorted(split["checked"] + split["trained"]) == list(range(1, 9))
+    checked = {rows[n - 1]["question"] for n in split["checked"]}
+    general = general_knowledge(load_items(forget, "forget"))
+    for variant in summary["variants"]:
+        assert {i["question"] for i in variant["retain_items"]} == checked
+        assert len(variant["general_items"]) == len(general) and variant["general_known"] is not None
+    assert "held out from training (25%, seed 0); training used the other 6" in summary["retain_checked"]
+    assert "general known" in (out / "results.txt").read_text()

@@ -78,3 +78,25 @@ def test_missing_field_and_empty_set_are_user_errors(tmp_path):
         load_items(tmp_path / "empty.jsonl", "forget")
     with pytest.raises(UserError, match="not found"):
         load_items(tmp_path / "nope.jsonl", "forget")
+
+
+def test_retain_split_holds_out_a_seeded_share_with_one_item_on_each_side_at_least():
+    from edgeunlearn.data import QAItem
+    from edgeunlearn.errors import UserError
+    from edgeunlearn.pipeline.inputs import split_retain
+
+    items = [QAItem(f"q{n}", f"a{n}") for n in range(10)]
+    trained, held, record = split_retain(items, 0.25, 0)
+    assert (len(trained), len(held)) == (8, 2)  # round(2.5) = 2 under Python's rounding
+    assert sorted(record["trained"] + record["checked"]) == list(range(1, 11))
+    assert [items[n - 1] for n in record["checked"]] == held and [items[n - 1] for n in record["trained"]] == trained
+    assert trained == [i for i in items if i not in held]  # the file's order is kept on both sides
+    assert split_retain(items, 0.25, 0) == (trained, held, record)  # seeded
+    assert {i.question for i in split_retain(items, 0.25, 1)[1]} != {i.question for i in held}
+    assert split_retain(items, 0.0, 0) == (items, [], None)
+    assert split_retain(items[:1], 0.5, 0) == (items[:1], [], None)  # one item: nothing to hold out
+    three = split_retain(items[:3], 0.9, 0)
+    assert (len(three[0]), len(three[1])) == (1, 2)  # training keeps at least one
+    assert len(split_retain(items[:3], 0.01, 0)[1]) == 1  # the check gets at least one
+    with pytest.raises(UserError, match="retain_split must be in"):
+        split_retain(items, 1.0, 0)

@@ -52,6 +52,7 @@ class VariantResult:
     retain: list[ItemResult]
     seconds: float
     metrics: dict = field(default_factory=dict)  # figures added after the check, e.g. the Linguistic Score
+    general: list[ItemResult] = field(default_factory=list)  # built-in general knowledge, never trained on
 
     @property
     def forget_known(self) -> float:
@@ -74,6 +75,7 @@ class VariantResult:
             "seconds": round(self.seconds, 2),
             "forget_known": self.forget_known,
             "retain_known": self.retain_known,
+            "general_known": share(self.general),
             "kfr": kfr(
                 [r.entity_similarity for r in self.forget],
                 [r.reference_entities for r in self.forget],
@@ -88,6 +90,9 @@ class VariantResult:
             **self.metrics,
             "forget_items": [asdict(r) for r in self.forget],
             "retain_items": [asdict(r) for r in self.retain],
+            "general_items": [
+                {"question": r.question, "generated": r.generated, "knows": r.knows} for r in self.general
+            ],
         }
 
 
@@ -183,7 +188,13 @@ def tofu_figures(forget: Sequence[ItemResult], retain: Sequence[ItemResult]) -> 
 
 
 def evaluate_variant(
-    spec: VariantSpec, forget, retain, judge: Judge, max_new_tokens: int, holdout: Sequence[QAItem] = ()
+    spec: VariantSpec,
+    forget,
+    retain,
+    judge: Judge,
+    max_new_tokens: int,
+    holdout: Sequence[QAItem] = (),
+    general: Sequence[QAItem] = (),
 ) -> VariantResult:
     from edgeunlearn.check.membership import membership
 
@@ -192,7 +203,20 @@ def evaluate_variant(
     try:
         f = evaluate_items(backend, forget, judge, max_new_tokens, forget=True)
         r = evaluate_items(backend, retain, judge, max_new_tokens, forget=False)
+        g = known_items(backend, general, judge, max_new_tokens)
         metrics = {"membership_auc": membership(backend, forget, holdout)} if holdout else {}
     finally:
         backend.close()
-    return VariantResult(spec, f, r, time.perf_counter() - start, metrics)
+    return VariantResult(spec, f, r, time.perf_counter() - start, metrics, g)
+
+
+def known_items(backend, items: Sequence[QAItem], judge: Judge, max_new_tokens: int) -> list[ItemResult]:
+    """Only whether each item is known (the utility check needs no scores or entity figures)."""
+    if not items:
+        return []
+    answers = backend.generate(list(items), max_new_tokens)
+    results = []
+    for item, answer in zip(items, answers):
+        v = judge.verdict(item, answer)
+        results.append(ItemResult(item.question, item.answer, answer, v.knows, v.rule, v.rouge_l_recall, 0.0))
+    return results

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from edgeunlearn.check.evaluate import VariantResult
+from edgeunlearn.check.evaluate import VariantResult, share
 
 FULL_PRECISION = ("fp32", "F32", "F16", "BF16")
 
@@ -57,12 +57,14 @@ def summarize(results: Sequence[VariantResult], source_type: str | None) -> dict
         if base_fp is not None and r is not base_fp:
             row["forget_kept_vs_base"] = _ratio(r.forget_known, base_fp.forget_known)
             row["retain_kept_vs_base"] = _ratio(r.retain_known, base_fp.retain_known)
+            row["general_kept_vs_base"] = _ratio(share(r.general), share(base_fp.general))
         unlearned_fp = reference_variant(results, r.spec.model, r.spec.family)
         if r.spec.model != "base" and unlearned_fp is not None and r is not unlearned_fp:
             base_same = same_type_base(results, r)
             row.update(recovery(r, unlearned_fp, base_fp, base_same))
             if base_same is not None:
                 row["retain_kept_vs_base_same_type"] = _ratio(r.retain_known, base_same.retain_known)
+                row["general_kept_vs_base_same_type"] = _ratio(share(r.general), share(base_same.general))
         rows.append(row)
     return {"source_type": source_type, "grid": grid_summary(results, source_type), "variants": rows}
 

@@ -56,10 +56,11 @@ class RichProgress(Progress):
             console.print(f"  step {self.done}/{self.total}  {detail}")  # logs without a terminal
 
     def variant(self, result) -> None:
-        f, r = result.forget, result.retain
+        f, r, g = result.forget, result.retain, result.general
+        general = f"   general {sum(i.knows for i in g)}/{len(g)} known" if g else ""
         line = (
             f"  {result.spec.name:<24} forget {sum(i.knows for i in f)}/{len(f)} known"
-            f"   retain {sum(i.knows for i in r)}/{len(r)} known   ({result.seconds:.1f} s)"
+            f"   retain {sum(i.knows for i in r)}/{len(r)} known{general}   ({result.seconds:.1f} s)"
         )
         console.print(line) if self.bar is None else self.bar.console.print(line)
         self.advance(result.spec.name)
@@ -92,6 +93,7 @@ COLUMNS = (
     "tensors held",
     "forget known",
     "retain known",
+    "general known",
     "forget vs base",
     "retain vs base",
     "recovered",
@@ -114,6 +116,7 @@ def results_table(summary: dict, with_types: bool = True) -> Table:
             "tensors held": _held(row.get("tensor_types")),
             "forget known": _pct(row["forget_known"]),
             "retain known": _pct(row["retain_known"]),
+            "general known": _pct(row.get("general_known")),
             "forget vs base": _pct(row.get("forget_kept_vs_base")),
             "retain vs base": _pct(row.get("retain_kept_vs_base")),
             "recovered": recovered,
@@ -215,6 +218,7 @@ COMPARE_TITLES = {
     "metrics": "Evaluation: LS, AUC, FQ at full precision; KFR / KRR per type",
 }
 FULL_PRECISION_METRICS = {  # header: cell from a compare.json variant cell
+    "general": lambda c: _pct(c.get("general_known")),
     "LS f": lambda c: _num(c.get("forget_ls"), 3),
     "AUC": lambda c: _mia(c, "membership_auc"),
     "FQ": lambda c: _p(c.get("forget_quality")),
@@ -267,7 +271,8 @@ def show_comparison(comparison: dict, folder: Path) -> None:
     legend = (
         "fluent: share of forget answers at full precision that are fluent text (not empty, no word repeated 4+"
         " times, mostly real words). LS f: Linguistic Score of forget answers; AUC: membership AUC forget vs"
-        " holdout (min-k%++, 0.5 best); FQ: TOFU forget quality vs the retain model. Each method's answers:"
+        " holdout (min-k%++, 0.5 best); FQ: TOFU forget quality vs the retain model; general: the built-in"
+        " general-knowledge set (never trained on) known at full precision. Each method's answers:"
         " <out>/<method>/results.json"
     )
     notes = [legend, *(comparison.get(k, {}).get("note") for k in ("judge", "reference"))]

@@ -6,7 +6,15 @@ from pathlib import Path
 
 from edgeunlearn.check.evaluate import VariantSpec
 from edgeunlearn.config import CheckConfig, QuantizeConfig, RunConfig
-from edgeunlearn.pipeline.inputs import Inputs, check_judge, load_optional, load_reference, load_sets, quant_plan
+from edgeunlearn.pipeline.inputs import (
+    Inputs,
+    check_judge,
+    general_set,
+    load_optional,
+    load_reference,
+    load_sets,
+    quant_plan,
+)
 from edgeunlearn.pipeline.spine import check_variants
 from edgeunlearn.pipeline.variants import gguf_spec, quantized_specs
 from edgeunlearn.runs import write_json, write_manifest
@@ -84,7 +92,10 @@ def run_check(
     progress.stage("prepare variants")
     specs = model_specs("base", base, wanted, folder, progress, prompt_format) if base else []
     specs += model_specs("model", model, wanted, folder, progress, prompt_format)
-    inputs = Inputs(None, forget_items, retain_items, wanted, [], hashes, holdout_items, reference_model)
+    general = general_set(cfg, forget_items)
+    inputs = Inputs(
+        None, forget_items, retain_items, wanted, [], hashes, holdout_items, reference_model, general=general
+    )
     measured = measure_reference(inputs, progress)
     progress.stage("check", len(specs))
     results = check_variants(specs, inputs, cfg, progress)

@@ -123,7 +123,13 @@ def run_compare(
         results, training = unlearn_and_check(entry.cfg, inputs, backend, method_dir, progress, data[entry.label])
         robust_to = tuple(training["robust_to"])
         summary = finish_summary(
-            base_results + results, reference, inputs.model.source_type, base.check, inputs.retain_note(), robust_to
+            base_results + results,
+            reference,
+            inputs.model.source_type,
+            base.check,
+            inputs.retain_note(),
+            robust_to,
+            inputs.retain_split,
         )
         summary["training"] = training
         if not keep_models:
@@ -136,6 +142,7 @@ def run_compare(
     comparison["reference"] = reference_summary(reference)
     comparison["judge"] = judge_summary(base.check)
     comparison["retain_checked"] = inputs.retain_note()
+    comparison["retain_split"] = inputs.retain_split
     write_json(folder / "compare.json", comparison)
     return comparison
 
@@ -162,6 +169,7 @@ def variant_cell(v: dict) -> dict:
     return {
         "forget_known": v["forget_known"],
         "retain_known": v["retain_known"],
+        "general_known": v.get("general_known"),
         "forget_fluent": v["forget_fluent"],
         "forget_kept_vs_base": v.get("forget_kept_vs_base"),
         "retain_kept_vs_base": v.get("retain_kept_vs_base"),

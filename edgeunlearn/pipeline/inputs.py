@@ -38,6 +38,8 @@ class Inputs:
     holdout: list[QAItem] = field(default_factory=list)  # never trained on: membership-inference baseline
     reference: ModelSource | None = None  # retain model: forget quality and PrivLeak compare against it
     retain_eval: list[QAItem] = field(default_factory=list)  # held-out retain items only the check reads
+    retain_split: dict | None = None  # which --retain items trained and which were held out for the check
+    general: list[QAItem] = field(default_factory=list)  # built-in general knowledge, a utility check
 
     @property
     def checked_retain(self) -> list[QAItem]:
@@ -45,9 +47,47 @@ class Inputs:
         return self.retain_eval or self.retain
 
     def retain_note(self) -> str:
+        if self.retain_split:
+            s = self.retain_split
+            return (
+                f"retain checked on {len(s['checked'])} items of --retain held out from training ({s['share']:.0%}, "
+                f"seed {s['seed']}); training used the other {len(s['trained'])}"
+            )
         if self.retain_eval:
             return f"retain checked on --retain-eval ({len(self.retain_eval)} items training never saw)"
+        if not self.retain:
+            return "no retain set"
         return "retain checked on the training retain set: pass --retain-eval FILE for items training never saw"
+
+
+def split_retain(items: list[QAItem], share: float, seed: int) -> tuple[list[QAItem], list[QAItem], dict | None]:
+    """(trained, held out, the split's record): a seeded `share` of the items held out, at least one on each
+    side; no split for fewer than two items or share 0. Items are numbered from 1 as in the file."""
+    import random
+
+    if not 0 <= share < 1:
+        raise UserError(f"retain_split must be in [0, 1), got {share}: e.g. 0.25 holds out a quarter of --retain")
+    if share == 0 or len(items) < 2:
+        return items, [], None
+    held_count = min(len(items) - 1, max(1, round(share * len(items))))
+    held = set(random.Random(seed).sample(range(len(items)), held_count))
+    trained = [i for i in range(len(items)) if i not in held]
+    record = {"share": share, "seed": seed, "trained": [i + 1 for i in trained], "checked": sorted(i + 1 for i in held)}
+    return [items[i] for i in trained], [items[i] for i in sorted(held)], record
+
+
+def retain_sets(cfg: RunConfig, retain: list[QAItem], hashes: dict[str, str]):
+    """(training retain, checked retain, split record): --retain-eval when given, else a held-out share."""
+    retain_eval = load_optional(cfg.retain_eval, "retain_eval", hashes)
+    if retain_eval:
+        return retain, retain_eval, None
+    return split_retain(retain, cfg.retain_split, cfg.seed)
+
+
+def general_set(cfg: RunConfig, forget: list[QAItem]) -> list[QAItem]:
+    from edgeunlearn.data.general import general_knowledge
+
+    return general_knowledge(forget) if cfg.check.general else []
 
 
 def load_sets(forget: str | None, retain: str | None) -> tuple[list[QAItem], list[QAItem], dict[str, str]]:
@@ -129,9 +169,10 @@ def prepare(cfg: RunConfig, need_method: bool = True) -> Inputs:
     types, bits = quant_plan(cfg, model.source_type)
     check_robust(cfg, model.source_type, types)
     holdout = load_optional(cfg.holdout, "holdout", hashes)
-    retain_eval = load_optional(cfg.retain_eval, "retain_eval", hashes)
+    retain, retain_eval, split = retain_sets(cfg, retain, hashes)
     reference = load_reference(cfg.reference, cfg.prompt_format)
-    return Inputs(model, forget, retain, types, bits, hashes, holdout, reference, retain_eval)
+    general = general_set(cfg, forget)
+    return Inputs(model, forget, retain, types, bits, hashes, holdout, reference, retain_eval, split, general)
 
 
 def check_robust(cfg: RunConfig, source_type: str | None, checked: list[str]) -> None:
@@ -193,6 +234,7 @@ def prepare_release(cfg: RunConfig) -> Inputs:
     types, bits = quant_plan(cfg, model.source_type)
     check_robust(cfg, model.source_type, types)
     hashes = {role: data_digest(path) for role, path in sets.items()}
-    retain_eval = load_optional(cfg.retain_eval, "retain_eval", hashes)
     forget, retain = items.get("forget", []), items.get("retain", [])
-    return Inputs(model, forget, retain, types, bits, hashes, retain_eval=retain_eval)
+    retain, retain_eval, split = retain_sets(cfg, retain, hashes)
+    general = general_set(cfg, forget)
+    return Inputs(model, forget, retain, types, bits, hashes, [], None, retain_eval, split, general)

@@ -256,7 +256,13 @@ def _finish(
     base.close()
     results = check_unlearned(cfg, checked, backend, folder, progress)
     summary = finish_summary(
-        base_results + results, None, inputs.model.source_type, cfg.check, inputs.retain_note(), robust_to
+        base_results + results,
+        None,
+        inputs.model.source_type,
+        cfg.check,
+        inputs.retain_note(),
+        robust_to,
+        inputs.retain_split,
     )
     summary["label"] = f"release ({cfg.release.mode})"  # how the report names this model
     summary["rounds"] = [dataclasses.asdict(r) for r in records]

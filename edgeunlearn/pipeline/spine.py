@@ -38,7 +38,13 @@ def check_variants(specs: list[VariantSpec], inputs: Inputs, cfg: RunConfig, pro
     for spec in specs:
         results.append(
             evaluate_variant(
-                spec, inputs.forget, inputs.checked_retain, judge, cfg.check.max_new_tokens, inputs.holdout
+                spec,
+                inputs.forget,
+                inputs.checked_retain,
+                judge,
+                cfg.check.max_new_tokens,
+                inputs.holdout,
+                inputs.general,
             )
         )
         progress.variant(results[-1])
@@ -62,6 +68,7 @@ def finish_summary(
     check: CheckConfig,
     retain_note: str | None = None,
     robust_to: tuple[str, ...] = (),
+    retain_split: dict | None = None,
 ) -> dict:
     """The summary of checked variants, with forget quality and PrivLeak where a retain model was given, and a
     verdict per quantized type."""
@@ -76,6 +83,8 @@ def finish_summary(
     summary["verdicts"] = verdicts(summary["variants"], robust_to)
     if retain_note:
         summary["retain_checked"] = retain_note
+    if retain_split:
+        summary["retain_split"] = retain_split  # the --retain item numbers on each side
     return summary
 
 
@@ -219,6 +228,7 @@ def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress =
         cfg.check,
         inputs.retain_note(),
         tuple(training["robust_to"]),
+        inputs.retain_split,
     )
     summary["training"] = training
     summary["prompt_format"] = backend.prompter.format  # what `auto` chose

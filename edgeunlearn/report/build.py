@@ -18,7 +18,13 @@ METRICS = (  # (header, help, key path in a results.json variant row, format)
         ("forget_known",),
         "pct",
     ),
-    ("retain known", "the same on the retain set", ("retain_known",), "pct"),
+    ("retain known", "the same on the checked retain set (see which set below the tables)", ("retain_known",), "pct"),
+    (
+        "general known",
+        "the same on the built-in general-knowledge set, which no training ever reads",
+        ("general_known",),
+        "pct",
+    ),
     ("KFR", "ReLearn knowledge forgetting rate", ("kfr",), "pct"),
     ("KRR", "ReLearn knowledge retention rate", ("krr",), "pct"),
     ("LS forget", "ReLearn Linguistic Score of the forget answers", ("forget_linguistic", "ls"), "3"),
@@ -73,7 +79,7 @@ def render(data: ReportData, redacted: bool) -> str:
             (label, v["name"], [_cell(v, path, fmt) for _, _, path, fmt in METRICS]) for label, v in data.all_variants()
         ],
         items={part: drill_down(data, part) for part in SETS},
-        notes=[n for n in (data.judge.get("note"), data.reference.get("note")) if n],
+        notes=[n for n in (data.retain_checked, data.judge.get("note"), data.reference.get("note")) if n],
     )
 
 

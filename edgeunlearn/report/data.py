@@ -29,6 +29,7 @@ class ReportData:
     reference: dict = field(default_factory=dict)
     rounds: list[dict] = field(default_factory=list)  # Reveal-and-Release: one row per round
     verdicts: list[tuple[str, str]] = field(default_factory=list)  # (model label, one line per quantized type)
+    retain_checked: str | None = None  # which retain items the check scored
 
     def all_variants(self) -> list[tuple[str, dict]]:
         return [("base", v) for v in self.base] + [(g.label, v) for g in self.groups for v in g.variants]
@@ -65,7 +66,9 @@ def _single(folder: Path) -> ReportData:
     kind = manifest.get("command", "run")
     judge, reference, rounds = summary.get("judge", {}), summary.get("reference", {}), summary.get("rounds", [])
     verdicts = [(label, v["line"]) for v in summary.get("verdicts", [])]
-    return ReportData(folder, kind, manifest, base, [Group(label, own)], judge, reference, rounds, verdicts)
+    retain_checked = summary.get("retain_checked")
+    groups = [Group(label, own)]
+    return ReportData(folder, kind, manifest, base, groups, judge, reference, rounds, verdicts, retain_checked)
 
 
 def _compare(folder: Path) -> ReportData:
@@ -78,4 +81,7 @@ def _compare(folder: Path) -> ReportData:
         groups.append(Group(row["label"], [v for v in summary["variants"] if v["model"] != "base"]))
         verdicts += [(row["label"], v["line"]) for v in summary.get("verdicts", [])]
     judge, reference = comparison.get("judge", {}), comparison.get("reference", {})
-    return ReportData(folder, "compare", manifest, base, groups, judge, reference, verdicts=verdicts)
+    retain_checked = comparison.get("retain_checked")
+    return ReportData(
+        folder, "compare", manifest, base, groups, judge, reference, verdicts=verdicts, retain_checked=retain_checked
+    )
