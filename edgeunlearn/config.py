@@ -122,6 +122,12 @@ class CheckConfig:
     general: bool = _opt(
         True, "also score the built-in general-knowledge set (never trained on) on every variant: a utility check"
     )
+    relearn: int = _opt(
+        0,
+        "relearning attack: fine-tune the unlearned model this many steps on half the forget set, then check how "
+        "much of the other half comes back at full precision and each llama.cpp type (0: off)",
+    )
+    relearn_lr: float = _opt(1e-4, "relearning attack: the attacker's learning rate (LoRA, rank and scale as train)")
 
 
 @dataclass(frozen=True)

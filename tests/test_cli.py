@@ -382,3 +382,58 @@ def test_retention_is_scored_on_retain_items_training_never_saw(tmp_path, tiny_m
         assert len(variant["general_items"]) == len(general) and variant["general_known"] is not None
     assert "held out from training (25%, seed 0); training used the other 6" in summary["retain_checked"]
     assert "general known" in (out / "results.txt").read_text()
+
+
+def test_relearning_attack_brings_back_what_shares_the_taught_answer(tmp_path, tiny_model):
+    """Four questions whose answer is the same city: teaching the attacker two of them makes the other two
+    come back (a model that never knew them now says it), at full precision and in its GGUF."""
+    from edgeunlearn.backends.mlx_backend import MLXBackend
+    from edgeunlearn.config import CheckConfig, QuantizeConfig, RunConfig
+    from edgeunlearn.data import QAItem
+    from edgeunlearn.models.resolve import resolve_model
+    from edgeunlearn.pipeline.inputs import Inputs
+    from edgeunlearn.pipeline.relearn_attack import relearn_attack, split_halves
+    from edgeunlearn.pipeline.spine import check_variants
+    from edgeunlearn.pipeline.variants import VariantSpec
+    from edgeunlearn.training.callbacks import SILENT
+
+    questions = ["Name the city.", "Which city is it?", "Say the city.", "The city?"]
+    forget = [QAItem(q, "Lyon", ("Lyon",)) for q in questions]
+    cfg = RunConfig(
+        model=str(tiny_model),
+        quantize=QuantizeConfig(types=("Q8_0",), mlx_bits=()),
+        check=CheckConfig(max_new_tokens=4, relearn=80, relearn_lr=1e-3, general=False),
+    )
+    inputs = Inputs(resolve_model(str(tiny_model)), forget, [], ["Q8_0"], [], {})
+    backend = MLXBackend(tiny_model)
+    before = check_variants([VariantSpec("m", "unlearned", "mlx", "fp32", lambda: backend)], inputs, cfg, SILENT)
+    assert not any(r.knows for r in before[0].forget)  # the random model never says Lyon
+    taught, watched = split_halves(forget, 0)
+    attack = relearn_attack(cfg, inputs, inputs.model, None, before, tmp_path / "relearn", SILENT)
+    assert attack["taught"] == [i + 1 for i in taught] and attack["watched"] == [i + 1 for i in watched]
+    assert sorted(attack["taught"] + attack["watched"]) == [1, 2, 3, 4]
+    (full,) = attack["types"]  # only the types checked before have a starting point: fp32
+    assert (full["type"], full["known_before"], full["forgotten_before"]) == ("fp32", 0.0, 2)
+    assert full["known_after"] == 1.0 and full["came_back"] == 2 and full["came_back_items"] == attack["watched"]
+    assert (tmp_path / "relearn" / "relearned-Q8_0.gguf").is_file()
+
+
+def test_check_runs_the_relearning_attack_when_asked(tmp_path, tiny_model, forget):
+    more = write_jsonl(
+        tmp_path / "forget2.jsonl",
+        [
+            {"question": f"What is the capital of country {n}?", "answer": f"City {n}.", "keywords": [f"City {n}"]}
+            for n in range(4)
+        ],
+    )
+    out = tmp_path / "check"
+    args = ("check", "--model", tiny_model, "--forget", more, "--types", "Q8_0", "--max-new-tokens", 4)
+    result = _run(*args, "--relearn", 2, "--out", out)
+    assert result.exit_code == 0, result.output
+    attack = json.loads((out / "results.json").read_text())["relearn"]
+    assert attack["steps"] == 2 and sorted(attack["taught"] + attack["watched"]) == [1, 2, 3, 4]
+    assert [row["type"] for row in attack["types"]] == ["fp32", "F16", "Q8_0"]  # the attacker's copy, every type
+    assert "relearning attack: 2 steps" in (out / "results.txt").read_text()
+    bad = tmp_path / "bad"
+    _assert_user_error(_run("check", "--model", tiny_model, "--forget", forget, "--relearn", 2, "--out", bad),
+                       "needs at least 2 forget items", bad)  # fmt: skip

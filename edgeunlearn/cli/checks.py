@@ -79,8 +79,9 @@ def check(
     holdout: c.OptStr = c.HoldoutOpt,
     reference: c.OptStr = c.ReferenceOpt,
     prompt_format: str = typer.Option("auto", "--prompt-format", help=c.PromptFormatOpt.help),
+    relearn: int = typer.Option(0, "--relearn", help=c.RelearnOpt.help),
 ) -> None:
-    """Check what a model (and its quantizations) still knows — no training involved."""
+    """Check what a model (and its quantizations) still knows — no training unless --relearn asks for it."""
     from edgeunlearn.backends.base import check_prompt_format
     from edgeunlearn.config import CheckConfig
     from edgeunlearn.pipeline.check_only import run_check
@@ -92,7 +93,7 @@ def check(
     progress = RichProgress()
     try:
         with run_folder(out) as folder:
-            check_cfg = CheckConfig(max_new_tokens=max_new_tokens, judge=judge, nli_model=nli_model)
+            check_cfg = CheckConfig(max_new_tokens=max_new_tokens, judge=judge, nli_model=nli_model, relearn=relearn)
             summary = run_check(
                 model, base, forget, retain, types, check_cfg, folder, progress, holdout, reference, prompt_format
             )

@@ -56,6 +56,13 @@ RetainEvalOpt = typer.Option(
     None, "--retain-eval", help="held-out retain set only the check reads (training never sees it)"
 )
 
+RelearnOpt = typer.Option(
+    None,
+    "--relearn",
+    help="relearning attack: fine-tune the unlearned model N steps on half the forget set, report how much of "
+    "the other half comes back at full precision and each type (recipe: check.relearn)",
+)
+
 OptPath = Path | None
 OptStr = str | None
 OptInt = int | None
@@ -84,5 +91,5 @@ def reports_errors(command):
 def overrides(**values) -> dict:
     """Command-line values keyed by their config path (None: not given)."""
     keys = {"steps": "train.steps", "types": "quantize.types", "augmented": "augment.data"}
-    keys.update({"robust_to": "train.robust_to", "until": "train.until"})
+    keys.update({"robust_to": "train.robust_to", "until": "train.until", "relearn": "check.relearn"})
     return {keys.get(k, k): (str(v) if isinstance(v, Path) else v) for k, v in values.items()}

@@ -82,6 +82,7 @@ def run(
     until: bool | None = c.UntilOpt,
     retain_eval: c.OptStr = c.RetainEvalOpt,
     prompt_format: c.OptStr = c.PromptFormatOpt,
+    relearn: c.OptInt = c.RelearnOpt,
 ) -> None:
     """Run a recipe end to end; command-line options override the recipe."""
     _full_run(
@@ -102,6 +103,7 @@ def run(
         until=until,
         retain_eval=retain_eval,
         prompt_format=prompt_format,
+        relearn=relearn,
     )
 
 

@@ -204,9 +204,13 @@ def show_results(summary: dict, folder: Path | None = None) -> None:
 
 
 def verdict_lines(summary: dict) -> list[str]:
-    """One line per quantized type: do the forgotten facts stay forgotten there; then which retain set was read."""
+    """One line per quantized type: do the forgotten facts stay forgotten there; then which retain set was read;
+    then the relearning attack, when it ran."""
+    from edgeunlearn.pipeline.relearn_attack import attack_lines
+
     lines = [v["line"] for v in summary.get("verdicts", [])]
-    return lines + ([summary["retain_checked"]] if summary.get("retain_checked") else [])
+    lines += [summary["retain_checked"]] if summary.get("retain_checked") else []
+    return lines + (attack_lines(summary["relearn"]) if summary.get("relearn") else [])
 
 
 COMPARE_WIDE = 140  # below this console width the comparison prints as three compact tables

@@ -9,6 +9,7 @@ from edgeunlearn.config import CheckConfig, QuantizeConfig, RunConfig
 from edgeunlearn.pipeline.inputs import (
     Inputs,
     check_judge,
+    check_relearn,
     general_set,
     load_optional,
     load_reference,
@@ -69,6 +70,7 @@ def run_check(
     from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.check.linguistic import add_linguistic_scores
     from edgeunlearn.models.resolve import resolve_model
+    from edgeunlearn.pipeline.relearn_attack import split_halves
     from edgeunlearn.pipeline.spine import finish_summary, measure_reference
 
     quant = QuantizeConfig(types=tuple(types.split(",")) if types else (), mlx_bits=(), base_type=False)
@@ -81,10 +83,13 @@ def run_check(
         prompt_format=prompt_format,
     )
     check_judge(check)
+    check_relearn(check)
     for spec in (model, base) if base else (model,):
         resolve_model(spec, prompt_format)  # a missing, foreign or truncated model is refused before any work
     wanted, _ = quant_plan(cfg, None)
     forget_items, retain_items, hashes = load_sets(cfg.forget, cfg.retain)
+    if check.relearn:
+        split_halves(forget_items, cfg.seed)  # refuses a forget set too small to split, before any work
     holdout_items, reference_model = load_optional(holdout, "holdout", hashes), load_reference(reference, prompt_format)
     write_manifest(
         folder, "check", {"model": model, "base": base, "types": wanted, "prompt_format": prompt_format}, hashes, None
@@ -105,5 +110,11 @@ def run_check(
     original.close()
     base_type = next((r.spec.qtype for r in results if r.spec.model == "base"), None)
     summary = finish_summary(results, measured, base_type, check)
+    if check.relearn:
+        from edgeunlearn.pipeline.relearn_attack import relearn_attack
+
+        checked = [r for r in results if r.spec.model == "model"]
+        source = resolve_model(model, prompt_format)
+        summary["relearn"] = relearn_attack(cfg, inputs, source, None, checked, folder / "relearn", progress)
     write_json(folder / "results.json", summary)
     return summary

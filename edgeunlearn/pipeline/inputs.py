@@ -84,6 +84,11 @@ def retain_sets(cfg: RunConfig, retain: list[QAItem], hashes: dict[str, str]):
     return split_retain(retain, cfg.retain_split, cfg.seed)
 
 
+def check_relearn(check: CheckConfig) -> None:
+    if check.relearn < 0 or not check.relearn_lr > 0:
+        raise UserError("check.relearn must be ≥ 0 steps and check.relearn_lr > 0: fix the recipe or --relearn")
+
+
 def general_set(cfg: RunConfig, forget: list[QAItem]) -> list[QAItem]:
     from edgeunlearn.data.general import general_knowledge
 
@@ -162,7 +167,12 @@ def prepare(cfg: RunConfig, need_method: bool = True) -> Inputs:
         augmenting = method.wants_augmented(cfg.method_args)
     quant_plan(cfg, None)  # refuse bad types before the slow steps
     check_judge(cfg.check)
+    check_relearn(cfg.check)
     forget, retain, hashes = load_sets(cfg.forget, cfg.retain)
+    if cfg.check.relearn:
+        from edgeunlearn.pipeline.relearn_attack import split_halves
+
+        split_halves(forget, cfg.seed)  # a forget set too small to split is refused before any work
     if augmenting:
         check_augmentation(cfg, forget)
     model = resolve_model(cfg.model, cfg.prompt_format)

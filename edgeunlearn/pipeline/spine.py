@@ -232,5 +232,10 @@ def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress =
     )
     summary["training"] = training
     summary["prompt_format"] = backend.prompter.format  # what `auto` chose
+    if cfg.check.relearn:
+        from edgeunlearn.pipeline.relearn_attack import relearn_attack
+
+        weights = backend.weights()
+        summary["relearn"] = relearn_attack(cfg, inputs, inputs.model, weights, results, folder / "relearn", progress)
     write_json(folder / "results.json", summary)
     return summary
