@@ -39,24 +39,51 @@ def check_out_free(out: Path) -> None:
         raise UserError(f"output {out} already exists: choose another --out or remove it")
 
 
+def unfinished_folder(out: Path) -> Path:
+    """Where a resumable command (compare) keeps its work until it finishes: beside `out`, one per `out`."""
+    return Path(out).parent / f".{Path(out).name}.unfinished"
+
+
 @contextmanager
-def run_folder(out: Path):
-    """Yield a temporary folder beside `out`; rename it to `out` on success, delete it on failure."""
+def run_folder(out: Path, resumable: bool = False, resume: bool = False):
+    """Yield a temporary folder beside `out`; rename it to `out` on success. On failure it is deleted — unless
+    the command is `resumable`: then it stays (`unfinished_folder`) for `resume` to continue."""
     out = Path(out)
     check_out_free(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = _start(out, resumable, resume)
     try:
         yield tmp
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not resumable:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     if out.exists():
         out.rmdir()  # empty, checked above
     os.replace(tmp, out)
     retarget_paths(out, tmp)
+
+
+def _start(out: Path, resumable: bool, resume: bool) -> Path:
+    if not resumable:
+        tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        return tmp
+    tmp = unfinished_folder(out)
+    if resume and not tmp.is_dir():
+        raise UserError(f"nothing to resume for {out}: no unfinished run at {tmp}; run without --resume")
+    if not resume and tmp.exists():
+        raise UserError(f"an interrupted run for {out} is at {tmp}: add --resume to continue it, or delete that folder")
+    tmp.mkdir(exist_ok=True)
+    return tmp
+
+
+def config_hash(value) -> str:
+    """A short digest of a JSON-able config: a resumed part is reused only under the very same settings."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 RECORD_SUFFIXES = (".json", ".txt", ".html")

@@ -437,3 +437,45 @@ def test_check_runs_the_relearning_attack_when_asked(tmp_path, tiny_model, forge
     bad = tmp_path / "bad"
     _assert_user_error(_run("check", "--model", tiny_model, "--forget", forget, "--relearn", 2, "--out", bad),
                        "needs at least 2 forget items", bad)  # fmt: skip
+
+
+def test_an_interrupted_compare_resumes_keeping_the_methods_it_finished(tmp_path, tiny_model, forget, monkeypatch):
+    """Ctrl-C during the second method leaves the first one finished in the unfinished folder; --resume keeps it
+    (same settings and data, checked by hash) and runs only the second; other settings are refused."""
+    from edgeunlearn.pipeline import compare as compare_module
+    from edgeunlearn.runs import unfinished_folder
+
+    out = tmp_path / "cmp"
+    recipe = tmp_path / "shared.yaml"
+    recipe.write_text("check: {max_new_tokens: 4, general: false}\nquantize: {mlx_bits: []}\n")
+    args = ("compare", recipe, "--methods", "ga,npo", "--model", tiny_model, "--forget", forget, "--steps", 1,
+            "--types", "Q8_0", "--out", out)  # fmt: skip
+    real, calls = compare_module._run_method, []
+
+    def interrupted(base, entry, *rest):
+        calls.append(entry.label)
+        if entry.label == "npo":
+            raise KeyboardInterrupt  # what Ctrl-C raises mid-method
+        return real(base, entry, *rest)
+
+    monkeypatch.setattr(compare_module, "_run_method", interrupted)
+    cut = _run(*args)
+    monkeypatch.setattr(compare_module, "_run_method", real)
+    assert cut.exit_code == 1 and "run the same command with --resume to continue" in cut.output
+    unfinished = unfinished_folder(out)
+    assert calls == ["ga", "npo"] and not out.exists()
+    assert (unfinished / "ga" / "finished.json").exists() and not (unfinished / "npo" / "finished.json").exists()
+    first = (unfinished / "ga" / "results.json").read_text()
+
+    again = _run(*args)
+    assert again.exit_code == 2 and "add --resume" in again.output
+    other = _run(*[a if a != 1 else 2 for a in args], "--resume")  # --steps 2: not what ga finished with
+    assert other.exit_code == 2 and "made with other settings" in other.output
+
+    resumed = _run(*args, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "kept from the interrupted run" in resumed.output and not unfinished.exists()
+    assert (out / "ga" / "results.json").read_text() == first.replace(str(unfinished), str(out))
+    comparison = json.loads((out / "compare.json").read_text())
+    assert [m["label"] for m in comparison["methods"]] == ["ga", "npo"]
+    assert _run(*args, "--resume").exit_code == 2  # out exists now: nothing to resume into

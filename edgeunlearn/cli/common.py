@@ -68,6 +68,9 @@ OptStr = str | None
 OptInt = int | None
 
 
+RESUME_HINT = " — what finished is kept: run the same command with --resume to continue"
+
+
 def reports_errors(command):
     """Bad input → one line on stderr, exit 2; a failed run → exit 1. Nothing else escapes."""
 
@@ -79,10 +82,10 @@ def reports_errors(command):
             fail(str(exc))
             raise typer.Exit(2) from None
         except RunError as exc:
-            fail(str(exc))
+            fail(str(exc) + (RESUME_HINT if "resume" in kwargs else ""))
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            fail("interrupted: nothing was written to --out")
+            fail("interrupted" + (RESUME_HINT if "resume" in kwargs else ": nothing was written to --out"))
             raise typer.Exit(1) from None
 
     return wrapper

@@ -169,6 +169,13 @@ def compare(
         False, "--plain-too", help="with --robust-to: also train each method without it, side by side in one table"
     ),
     prompt_format: c.OptStr = c.PromptFormatOpt,
+    relearn: c.OptInt = c.RelearnOpt,
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="continue an interrupted compare into the same --out: methods it finished under the same settings "
+        "and data are kept, the rest run",
+    ),
 ) -> None:
     """Run several methods on the same data and seed; one table of forgetting per quantization type."""
     from edgeunlearn import config
@@ -178,7 +185,7 @@ def compare(
 
     values = {"model": model, "forget": forget, "retain": retain, "seed": seed, "types": types, "holdout": holdout}
     values.update({"reference": reference, "retain_eval": retain_eval, "prompt_format": prompt_format})
-    cfg = config.resolve(recipe, c.overrides(**values))
+    cfg = config.resolve(recipe, c.overrides(**values, relearn=relearn))
     out = out or default_out("compare")
     check_out_free(out)
     training = c.overrides(steps=steps, robust_to=robust_to, until=until)
@@ -188,7 +195,7 @@ def compare(
     progress = RichProgress()
     start = time.perf_counter()
     try:
-        with run_folder(out) as folder:
+        with run_folder(out, resumable=True, resume=resume) as folder:
             comparison = run_compare(cfg, entries, inputs, folder, progress, keep_models)
             show_comparison(comparison, folder)
     finally:

@@ -282,6 +282,7 @@ def show_comparison(comparison: dict, folder: Path) -> None:
     notes = [legend, *(comparison.get(k, {}).get("note") for k in ("judge", "reference"))]
     notes += [comparison.get("retain_checked")]
     notes += [f"{row['label']}: {v}" for row in comparison["methods"] for v in row.get("verdicts", [])]
+    notes += [f"{row['label']}: {line}" for row in comparison["methods"] for line in _attack(row)]
     for note in filter(None, notes):
         console.print(note, soft_wrap=True)
     recorder = Console(record=True, width=200, file=io.StringIO())
@@ -290,6 +291,12 @@ def show_comparison(comparison: dict, folder: Path) -> None:
     for note in filter(None, notes):
         recorder.print(note, soft_wrap=True)
     (Path(folder) / "compare.txt").write_text(recorder.export_text())
+
+
+def _attack(row: dict) -> list[str]:
+    from edgeunlearn.pipeline.relearn_attack import attack_lines
+
+    return attack_lines(row["relearn"]) if row.get("relearn") else []
 
 
 def show_base_knowledge(result) -> None:

@@ -4,6 +4,7 @@ method trains from a fresh copy of the base and all its variants are checked."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from edgeunlearn.config import RunConfig, TrainConfig, build, load_recipe, to_dict
 from edgeunlearn.errors import UserError
 from edgeunlearn.pipeline.inputs import Inputs, check_augmentation
-from edgeunlearn.runs import write_json, write_manifest
+from edgeunlearn.runs import config_hash, write_json, write_manifest
 from edgeunlearn.training.callbacks import SILENT, Progress
 
 METHOD_SECTIONS = ("method", "train", "method_args", "augment")  # what a method's own recipe decides
@@ -97,45 +98,32 @@ def run_compare(
 ) -> dict:
     from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.check.reference import reference_summary
-    from edgeunlearn.pipeline.spine import (
-        check_base,
-        finish_summary,
-        judge_summary,
-        measure_reference,
-        unlearn_and_check,
-    )
+    from edgeunlearn.pipeline.spine import check_base, judge_summary, measure_reference
     from edgeunlearn.pipeline.training_data import training_data
     from edgeunlearn.quantize.mlx_affine import variant_name
 
     config = {"compare": to_dict(base), "methods": {e.label: to_dict(e.cfg) for e in entries}}
     write_manifest(folder, "compare", config, inputs.data_sha256, base.seed)
+    keys = {e.label: config_hash([to_dict(e.cfg), inputs.data_sha256, keep_models]) for e in entries}
+    kept = {e.label: finished_method(folder / e.label, keys[e.label]) for e in entries}
+    todo = [e for e in entries if kept[e.label] is None]
     base_backend = MLXBackend.of(inputs.model)
     # every method's training data first: augmentation that yields nothing stops the run before any training
-    data = {e.label: training_data(e.cfg, inputs, base_backend, progress) for e in entries}
+    data = {e.label: training_data(e.cfg, inputs, base_backend, progress) for e in todo}
     reference = measure_reference(inputs, progress)
     base_results = check_base(base, inputs, base_backend, progress)
     del base_backend  # else its weights count in every method's peak memory
     rows = []
     for entry in entries:
-        progress.stage(f"method {entry.label}")
-        method_dir = folder / entry.label
-        backend = MLXBackend.of(inputs.model)
-        results, training = unlearn_and_check(entry.cfg, inputs, backend, method_dir, progress, data[entry.label])
-        robust_to = tuple(training["robust_to"])
-        summary = finish_summary(
-            base_results + results,
-            reference,
-            inputs.model.source_type,
-            base.check,
-            inputs.retain_note(),
-            robust_to,
-            inputs.retain_split,
-        )
-        summary["training"] = training
-        if not keep_models:
-            shutil.rmtree(method_dir / "gguf", ignore_errors=True)  # GB per method; the adapter rebuilds them
-            _drop_files(summary, method_dir / "gguf")
-        write_json(method_dir / "results.json", summary)
+        summary = kept[entry.label]
+        if summary is not None:
+            progress.note(f"method {entry.label}: kept from the interrupted run (same settings and data)")
+        else:
+            progress.stage(f"method {entry.label}")
+            parts = _run_method(base, entry, inputs, folder / entry.label, progress, data[entry.label], keep_models)
+            summary = finish_method(parts, base_results, reference, inputs, base)
+            write_json(folder / entry.label / "results.json", summary)
+            write_json(folder / entry.label / FINISHED, {"config_hash": keys[entry.label]})  # last: it is whole
         rows.append(method_row(entry, summary))
     types = inputs.llama_types + [variant_name(b) for b in inputs.mlx_bits]
     comparison = {"base": _base_row(base_results), "methods": rows, "types": types}
@@ -145,6 +133,66 @@ def run_compare(
     comparison["retain_split"] = inputs.retain_split
     write_json(folder / "compare.json", comparison)
     return comparison
+
+
+FINISHED = "finished.json"  # written last in a method's folder: what an interrupted compare may keep
+
+
+def finished_method(method_dir: Path, key: str) -> dict | None:
+    """The summary of a method an interrupted compare finished under the same settings; None to (re)run it."""
+    marker = method_dir / FINISHED
+    if not marker.exists():
+        shutil.rmtree(method_dir, ignore_errors=True)  # a method cut off midway starts over
+        return None
+    if json.loads(marker.read_text()).get("config_hash") != key:
+        raise UserError(
+            f"{method_dir.name} in the unfinished run was made with other settings or data: run without --resume "
+            f"(delete {method_dir.parent}) or restore them"
+        )
+    return json.loads((method_dir / "results.json").read_text())
+
+
+def _run_method(base, entry, inputs, method_dir: Path, progress, data, keep_models: bool) -> dict:
+    """Train, check and (when asked) attack one method; returns its raw parts for `finish_method`."""
+    from edgeunlearn.backends.mlx_backend import MLXBackend
+    from edgeunlearn.pipeline.spine import unlearn_and_check
+
+    backend = MLXBackend.of(inputs.model)
+    results, training = unlearn_and_check(entry.cfg, inputs, backend, method_dir, progress, data)
+    attack = None
+    if base.check.relearn:
+        from edgeunlearn.pipeline.relearn_attack import relearn_attack
+
+        weights = backend.weights()
+        attack = relearn_attack(entry.cfg, inputs, inputs.model, weights, results, method_dir / "relearn", progress)
+    if not keep_models:
+        shutil.rmtree(method_dir / "gguf", ignore_errors=True)  # GB per method; the adapter rebuilds them
+    return {
+        "results": results,
+        "training": training,
+        "relearn": attack,
+        "dropped": None if keep_models else method_dir / "gguf",
+    }
+
+
+def finish_method(parts: dict, base_results, reference, inputs, base) -> dict:
+    from edgeunlearn.pipeline.spine import finish_summary
+
+    summary = finish_summary(
+        base_results + parts["results"],
+        reference,
+        inputs.model.source_type,
+        base.check,
+        inputs.retain_note(),
+        tuple(parts["training"]["robust_to"]),
+        inputs.retain_split,
+    )
+    summary["training"] = parts["training"]
+    if parts["relearn"]:
+        summary["relearn"] = parts["relearn"]
+    if parts["dropped"]:
+        _drop_files(summary, parts["dropped"])
+    return summary
 
 
 def method_row(entry: Contender, summary: dict) -> dict:
@@ -161,6 +209,7 @@ def method_row(entry: Contender, summary: dict) -> dict:
         "until": (training.get("until") or {}).get("stopped"),
         "variants": variants,
         "verdicts": [v["line"] for v in summary.get("verdicts", [])],
+        "relearn": summary.get("relearn"),
     }
 
 
