@@ -10,6 +10,7 @@ import numpy as np
 
 from edgeunlearn.check.judge import Judge
 from edgeunlearn.data import QAItem
+from edgeunlearn.figures import computed
 from edgeunlearn.metrics.knowledge import kfr, krr
 from edgeunlearn.metrics.tofu import model_utility, truth_ratio
 from edgeunlearn.text import fluency_issues
@@ -83,7 +84,7 @@ class VariantResult:
             ),
             "krr": krr([r.entity_similarity for r in self.retain], _contradictions(self.retain)),
             **tofu_figures(self.forget, self.retain),
-            "forget_fluent": fluent_share(self.forget),
+            **computed(self),  # figures defined with their computation in edgeunlearn/figures
             "retain_fluent": fluent_share(self.retain),
             "forget_mean_logprob": mean_logprob(self.forget),
             "retain_mean_logprob": mean_logprob(self.retain),

@@ -125,53 +125,24 @@ def results_table(summary: dict, with_types: bool = True) -> Table:
     return table
 
 
-METRIC_COLUMNS = {  # header: (help, cell from a results.json variant row)
-    "KFR": ("ReLearn knowledge forgetting rate (forget set)", lambda v: _pct(v.get("kfr"))),
-    "KRR": ("ReLearn knowledge retention rate (retain set)", lambda v: _pct(v.get("krr"))),
-    "LS f": ("Linguistic Score of forget answers", lambda v: _num((v.get("forget_linguistic") or {}).get("ls"), 3)),
-    "LS r": ("Linguistic Score of retain answers", lambda v: _num((v.get("retain_linguistic") or {}).get("ls"), 3)),
-    "TR f": (
-        "TOFU truth-ratio statistic on forget, mean min(R, 1/R)",
-        lambda v: _num(v.get("forget_truth_ratio_stat")),
-    ),
-    "MU r": ("TOFU model utility on retain", lambda v: _num((v.get("retain_utility") or {}).get("model_utility"))),
-    "AUC": ("membership AUC forget vs holdout, min-k%++ (0.5: indistinguishable)", lambda v: _mia(v, "membership_auc")),
-    "FQ": ("TOFU forget quality: KS p-value vs the retain model (high: alike)", lambda v: _p(v.get("forget_quality"))),
-    "Leak": (
-        (
-            "PrivLeak, MUSE's sign: (AUC − retain model's AUC) / retain model's AUC with MUSE's AUC "
-            "(1 − member AUC); kept the data ≈ −100%, 0 ideal, min-k%++"
-        ),
-        lambda v: _mia(v, "priv_leak"),
-    ),
-}
-
-
-def _num(value, digits: int = 2) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-def _p(value) -> str:
-    return "–" if value is None else (f"{value:.2f}" if value >= 0.01 else f"{value:.0e}")
-
-
-def _mia(row: dict, key: str) -> str:
-    return _num((row.get(key) or {}).get("min_k_plus_plus"), 2)
-
-
 def metrics_table(summary: dict) -> Table:
+    from edgeunlearn.figures import figures
+
+    shown = [f for f in figures() if f.terminal]
     table = Table(title="Evaluation per variant (legend below)", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("variant", no_wrap=True)
-    for header in METRIC_COLUMNS:
-        table.add_column(header, justify="right", no_wrap=True)
+    for figure in shown:
+        table.add_column(figure.header, justify="right", no_wrap=True)
     for row in summary["variants"]:
-        table.add_row(row["name"], *(cell(row) for _, cell in METRIC_COLUMNS.values()))
+        table.add_row(row["name"], *(figure.cell(row) for figure in shown))
     return table
 
 
 def metric_notes(summary: dict) -> list[str]:
     """The legend, then why a figure is missing: no NLI model, no retain model, data without TOFU fields."""
-    legend = "; ".join(f"{header}: {help}" for header, (help, _) in METRIC_COLUMNS.items())
+    from edgeunlearn.figures import figures
+
+    legend = "; ".join(f"{f.header}: {f.help}" for f in figures() if f.terminal)
     notes = [legend]
     notes += [summary.get(part, {}).get("note") for part in ("judge", "reference")]
     notes.append(next((v["tofu_note"] for v in summary["variants"] if v.get("tofu_note")), None))
@@ -221,21 +192,20 @@ COMPARE_TITLES = {
     "retain": "Retain known",
     "metrics": "Evaluation: LS, AUC, FQ at full precision; KFR / KRR per type",
 }
-FULL_PRECISION_METRICS = {  # header: cell from a compare.json variant cell
-    "general": lambda c: _pct(c.get("general_known")),
-    "LS f": lambda c: _num(c.get("forget_ls"), 3),
-    "AUC": lambda c: _mia(c, "membership_auc"),
-    "FQ": lambda c: _p(c.get("forget_quality")),
-}
+FULL_PRECISION_FIGURES = ("general_known", "forget_ls", "membership_auc", "forget_quality")  # compare's metrics
 
 
 def comparison_table(comparison: dict, part: str = "both") -> Table:
     """One row per method. `part`: both (everything), or for narrow terminals cost, forget or retain."""
+    from edgeunlearn.figures import FIGURES, figures, render
+
+    figures()  # the registry, loaded
     types = ["fp32", "F16", *comparison["types"]]
     compact = part != "both"
     table = Table(title=COMPARE_TITLES[part], box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD, pad_edge=not compact)
     columns = ["method"] + (["train s", "peak MB", "fluent"] if part in ("both", "cost") else [])
-    columns += list(FULL_PRECISION_METRICS) if part == "metrics" else []
+    shown = [FIGURES.get(key) for key in FULL_PRECISION_FIGURES] if part == "metrics" else []
+    columns += [f.header for f in shown]
     columns += types if part != "cost" else []
     for column in columns:
         table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
@@ -248,7 +218,7 @@ def comparison_table(comparison: dict, part: str = "both") -> Table:
             cost = [f"{row['train_seconds']:.0f}", f"{row['peak_memory_mb']:.0f}"] if row else ["–", "–"]
             cells += cost + [_pct(fluent)]
         if part == "metrics":
-            cells += [cell(variants.get("fp32") or {}) for cell in FULL_PRECISION_METRICS.values()]
+            cells += [render((variants.get("fp32") or {}).get(f.key), f.fmt) for f in shown]
         if part != "cost":
             cells += [_cell(variants.get(t), part, row is not None and t not in ("fp32", "F16")) for t in types]
         table.add_row(*cells)
@@ -272,13 +242,12 @@ def show_comparison(comparison: dict, folder: Path) -> None:
     parts = ["both"] if console.width >= COMPARE_WIDE else ["cost", "forget", "retain"]
     for part in [*parts, "metrics"]:
         console.print(comparison_table(comparison, part))
-    legend = (
-        "fluent: share of forget answers at full precision that are fluent text (not empty, no word repeated 4+"
-        " times, mostly real words). LS f: Linguistic Score of forget answers; AUC: membership AUC forget vs"
-        " holdout (min-k%++, 0.5 best); FQ: TOFU forget quality vs the retain model; general: the built-in"
-        " general-knowledge set (never trained on) known at full precision. Each method's answers:"
-        " <out>/<method>/results.json"
-    )
+    from edgeunlearn.figures import FIGURES, figures
+
+    figures()  # the registry, loaded
+    explained = [FIGURES.get(key) for key in ("forget_fluent", *FULL_PRECISION_FIGURES)]
+    legend = "; ".join(f"{f.header}: {f.help}" for f in explained)
+    legend += " (at full precision). Each method's answers: <out>/<method>/results.json"
     notes = [legend, *(comparison.get(k, {}).get("note") for k in ("judge", "reference"))]
     notes += [comparison.get("retain_checked")]
     notes += [f"{row['label']}: {v}" for row in comparison["methods"] for v in row.get("verdicts", [])]

@@ -214,26 +214,19 @@ def method_row(entry: Contender, summary: dict) -> dict:
 
 
 def variant_cell(v: dict) -> dict:
-    """The figures of one variant (a results.json row) that the comparison shows."""
-    return {
-        "forget_known": v["forget_known"],
-        "retain_known": v["retain_known"],
-        "general_known": v.get("general_known"),
-        "forget_fluent": v["forget_fluent"],
+    """The figures of one variant (a results.json row) that the comparison shows: the knowledge columns and
+    every registered figure's value under its key."""
+    from edgeunlearn.figures import figures
+
+    cell = {
         "forget_kept_vs_base": v.get("forget_kept_vs_base"),
         "retain_kept_vs_base": v.get("retain_kept_vs_base"),
         "retain_kept_vs_base_same_type": v.get("retain_kept_vs_base_same_type"),
         "forgotten_at_full_precision": v.get("forgotten_at_full_precision"),
         "recovered": v.get("recovered"),
         "recovery_rate": v.get("recovery_rate"),
-        "kfr": v.get("kfr"),
-        "krr": v.get("krr"),
-        "forget_ls": (v.get("forget_linguistic") or {}).get("ls"),
-        "forget_truth_ratio_stat": v.get("forget_truth_ratio_stat"),
-        "membership_auc": v.get("membership_auc"),
-        "forget_quality": v.get("forget_quality"),
-        "priv_leak": v.get("priv_leak"),
     }
+    return {**cell, **{f.key: f.value(v) for f in figures()}}
 
 
 def _drop_files(summary: dict, removed: Path) -> None:

@@ -7,42 +7,11 @@ import os
 import tempfile
 from pathlib import Path
 
+from edgeunlearn.figures import figures
+from edgeunlearn.figures import render as render_value
 from edgeunlearn.report import plots
 from edgeunlearn.report.data import SETS, ReportData, load_run
 from edgeunlearn.report.redact import redact
-
-METRICS = (  # (header, help, key path in a results.json variant row, format)
-    (
-        "forget known",
-        "share of forget items whose answer still has the fact (keywords / ROUGE-L)",
-        ("forget_known",),
-        "pct",
-    ),
-    ("retain known", "the same on the checked retain set (see which set below the tables)", ("retain_known",), "pct"),
-    (
-        "general known",
-        "the same on the built-in general-knowledge set, which no training ever reads",
-        ("general_known",),
-        "pct",
-    ),
-    ("KFR", "ReLearn knowledge forgetting rate", ("kfr",), "pct"),
-    ("KRR", "ReLearn knowledge retention rate", ("krr",), "pct"),
-    ("LS forget", "ReLearn Linguistic Score of the forget answers", ("forget_linguistic", "ls"), "3"),
-    ("truth ratio", "TOFU truth-ratio statistic on forget, mean min(R, 1/R)", ("forget_truth_ratio_stat",), "2"),
-    ("utility", "TOFU model utility on retain", ("retain_utility", "model_utility"), "2"),
-    ("MIA AUC", "membership AUC forget vs holdout, min-k%++ (0.5 is best)", ("membership_auc", "min_k_plus_plus"), "2"),
-    ("forget quality", "TOFU KS p-value against the retain model (high: alike)", ("forget_quality",), "p"),
-    (
-        "PrivLeak",
-        (
-            "MUSE's sign: (AUC − retain model's AUC) / retain model's AUC with MUSE's AUC (1 − member AUC); "
-            "kept the data ≈ −100%, 0 ideal, min-k%++"
-        ),
-        ("priv_leak", "min_k_plus_plus"),
-        "2",
-    ),
-    ("fluent", "share of forget answers that are fluent text", ("forget_fluent",), "pct"),
-)
 
 
 def write_report(folder: Path, out: Path | None = None, redacted: bool = False) -> Path:
@@ -74,10 +43,8 @@ def render(data: ReportData, redacted: bool) -> str:
             for p in (plots.knowledge_by_type(data), plots.kfr_krr_heatmaps(data), plots.membership_by_type(data))
             if p
         ],
-        metrics=[(header, help) for header, help, _, _ in METRICS],
-        rows=[
-            (label, v["name"], [_cell(v, path, fmt) for _, _, path, fmt in METRICS]) for label, v in data.all_variants()
-        ],
+        metrics=[(f.title, f.help) for f in figures()],
+        rows=[(label, v["name"], [f.cell(v) for f in figures()]) for label, v in data.all_variants()],
         items={part: drill_down(data, part) for part in SETS},
         notes=[n for n in (data.retain_checked, data.judge.get("note"), data.reference.get("note")) if n],
     )
@@ -138,21 +105,8 @@ def _answer(label: str, variant: dict, item: dict) -> dict:
     }
 
 
-def _cell(row: dict, path: tuple[str, ...], fmt: str) -> str:
-    value = row
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
-    if value is None:
-        return "–"
-    if fmt == "pct":
-        return _pct(value)
-    if fmt == "p":
-        return f"{value:.2f}" if value >= 0.01 else f"{value:.0e}"
-    return f"{value:.{fmt}f}"
-
-
 def _pct(value) -> str:
-    return "–" if value is None else f"{100 * value:.0f}%"
+    return render_value(value, "pct")
 
 
 def _write_atomically(out: Path, text: str) -> None:
