@@ -194,3 +194,41 @@ def test_reveal_command_writes_reviewable_jsonl(tmp_path, tiny_model):
         assert len(p["responses"]) == 2 and 0.5 - 1e-6 <= d <= 1.0 + 1e-6
     empty = CliRunner().invoke(app, ["reveal", "--target", " ", "--config", str(recipe), "--out", str(tmp_path / "x")])
     assert empty.exit_code == 2 and "--target is empty" in empty.output
+
+
+def test_an_interrupted_release_resumes_to_the_same_model(tmp_path, tiny_model, monkeypatch):
+    """Ctrl-C in round 2 keeps round 1 (its module and record) in the unfinished folder; --resume applies that
+    module again from disk and runs round 2: the merged model equals an uninterrupted run's, byte for byte."""
+    import mlx.core as mx
+    import numpy as np
+
+    from edgeunlearn.pipeline import release as release_module
+    from edgeunlearn.pipeline.finetune import WEIGHTS_FILE
+    from edgeunlearn.runs import unfinished_folder
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    straight, straight_out = _release(tmp_path / "a", tiny_model, "--rounds", 2, min_relevance=0.0)
+    assert straight.exit_code == 0, straight.output
+
+    real = release_module._round
+
+    def cut_in_round_2(cfg, index, *rest):
+        if index == 2:
+            raise KeyboardInterrupt
+        return real(cfg, index, *rest)
+
+    monkeypatch.setattr(release_module, "_round", cut_in_round_2)
+    cut, out = _release(tmp_path / "b", tiny_model, "--rounds", 2, min_relevance=0.0)
+    monkeypatch.setattr(release_module, "_round", real)
+    unfinished = unfinished_folder(out)
+    assert cut.exit_code == 1 and "--resume" in cut.output and not out.exists()
+    assert (unfinished / "round-1" / "finished.json").exists() and not (unfinished / "round-2").exists()
+
+    resumed, out = _release(tmp_path / "b", tiny_model, "--rounds", 2, "--resume", min_relevance=0.0)
+    assert resumed.exit_code == 0, resumed.output
+    assert "round 1: kept from the interrupted run" in resumed.output and not unfinished.exists()
+    rounds = json.loads((out / "results.json").read_text())["rounds"]
+    assert [r["round"] for r in rounds] == [0, 1, 2]
+    a, b = (mx.load(str(folder / "model" / WEIGHTS_FILE)) for folder in (straight_out, out))
+    assert set(a) == set(b) and all(np.array_equal(np.array(a[k]), np.array(b[k])) for k in a)

@@ -91,6 +91,12 @@ def release(
     until: bool | None = c.UntilOpt,
     retain_eval: c.OptStr = c.RetainEvalOpt,
     prompt_format: c.OptStr = c.PromptFormatOpt,
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="continue an interrupted release into the same --out: rounds it finished under the same settings "
+        "and data are applied again from disk, the rest run",
+    ),
 ) -> None:
     """Reveal-and-Release: unlearn what the model reveals about a target, round by round, then check every type."""
     from edgeunlearn import config
@@ -109,7 +115,7 @@ def release(
     progress = RichProgress()
     start = time.perf_counter()
     try:
-        with run_folder(out) as folder:
+        with run_folder(out, resumable=True, resume=resume) as folder:
             summary = run_release(cfg, inputs, target, questions, folder, progress)
             show_rounds(summary["rounds"])
             show_results(summary, folder)

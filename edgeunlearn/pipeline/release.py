@@ -21,7 +21,7 @@ from edgeunlearn.config import RunConfig, to_dict
 from edgeunlearn.data import QAItem
 from edgeunlearn.errors import UserError
 from edgeunlearn.pipeline.inputs import Inputs
-from edgeunlearn.runs import write_json, write_manifest
+from edgeunlearn.runs import config_hash, write_json, write_manifest
 from edgeunlearn.training.callbacks import SILENT, Progress
 
 
@@ -59,23 +59,85 @@ def run_release(
     stored = stored_types(cfg, inputs, backend, progress)  # from the base, before any module is fused
     records = [_knowledge_record(backend, inputs, cfg)]
     earlier: dict = {}  # layer name → A matrices of every fused module, side by side
+    key = config_hash([to_dict(cfg), target, list(seeds), inputs.data_sha256])
     if cfg.release.mode == "negate" and cfg.release.retain_module and inputs.retain:
-        _train_module(
-            cfg, backend, inputs.retain, None, earlier, folder / "modules" / "retain", progress, scale=1.0, index=0
-        )
+        retain_dir = folder / "modules" / "retain"
+        if _finished(retain_dir, key) is not None:
+            _replay_module(cfg, backend, earlier, retain_dir)
+        else:
+            _train_module(cfg, backend, inputs.retain, None, earlier, retain_dir, progress, scale=1.0, index=0)
+            _mark_finished(retain_dir, key, None)
     start = time.perf_counter()
     for index in range(1, cfg.release.rounds + 1):
         stop = _budget_stop(cfg, records, time.perf_counter() - start)
         if stop:
             records[-1] = dataclasses.replace(records[-1], stopped=stop)
             break
-        record = _round(cfg, index, backend, encoder, inputs, target, seeds, earlier, folder, progress, stored)
+        record = _resumed_round(cfg, backend, earlier, folder, index, key)
+        if record is None:
+            record = _round(cfg, index, backend, encoder, inputs, target, seeds, earlier, folder, progress, stored)
+            _mark_finished(folder / f"round-{index}", key, record)
+        else:
+            progress.note(f"round {index}: kept from the interrupted run (same settings and data)")
         records.append(record)
         progress.note(_round_line(record))
         if record.stopped:
             break
     robust_to = stored.targets if stored is not None else ()
     return _finish(cfg, inputs, backend, records, folder, progress, robust_to)
+
+
+FINISHED = "finished.json"  # written last in a round's folder: what an interrupted release may keep
+
+
+def _finished(path: Path, key: str) -> dict | None:
+    """The marker of a round (or module) an interrupted release finished under the same settings, else None."""
+    marker = path / FINISHED
+    if not marker.exists():
+        return None
+    finished = json.loads(marker.read_text())
+    if finished.get("config_hash") != key:
+        raise UserError(
+            f"{path.name} in the unfinished run was made with other settings or data: run without --resume "
+            f"(delete {path.parent}) or restore them"
+        )
+    return finished
+
+
+def _mark_finished(path: Path, key: str, record: RoundRecord | None) -> None:
+    record_json = dataclasses.asdict(record) if record is not None else None
+    write_json(path / FINISHED, {"config_hash": key, "record": record_json})
+
+
+def _resumed_round(cfg, backend, earlier: dict, folder: Path, index: int, key: str) -> RoundRecord | None:
+    """A round an interrupted release finished: its module applied again from disk and its record; None when
+    the round has to run (anything a cut-off round left is cleared first)."""
+    import shutil
+
+    finished = _finished(folder / f"round-{index}", key)
+    module_dir = folder / "modules" / f"round-{index}"
+    if finished is None:
+        shutil.rmtree(folder / f"round-{index}", ignore_errors=True)
+        shutil.rmtree(module_dir, ignore_errors=True)
+        return None
+    record = RoundRecord(**finished["record"])
+    if not record.stopped:
+        _replay_module(cfg, backend, earlier, module_dir)
+    return record
+
+
+def _replay_module(cfg, backend, earlier: dict, adapter_dir: Path) -> None:
+    """Apply a module saved by an earlier (interrupted) run exactly as training applied it."""
+    import mlx.core as mx
+
+    from edgeunlearn.training.snap import Snap
+    from edgeunlearn.training.trainer import ADAPTER_FILE
+
+    t = cfg.train
+    backend.add_lora(t.lora_rank, t.lora_scale, t.lora_dropout, t.lora_keys, t.lora_layers)
+    backend.model.load_weights(list(mx.load(str(adapter_dir / ADAPTER_FILE)).items()), strict=False)
+    scale = json.loads((adapter_dir / "module.json").read_text())["scale_applied"]
+    _apply_module(backend, earlier, scale, Snap.load(adapter_dir))
 
 
 def _round(cfg, index, backend, encoder, inputs, target, seeds, earlier, folder, progress, stored) -> RoundRecord:
@@ -148,10 +210,7 @@ def _train_module(
 ):
     """Train one LoRA module (orthogonal to `earlier`), record its A matrices, fuse it with `scale`. `stored`:
     the types of --robust-to, which a module applied as it was trained (scale 1) trains against."""
-    import mlx.core as mx
-
     from edgeunlearn.methods import get_method
-    from edgeunlearn.training.snap import fuse
     from edgeunlearn.training.trainer import train
 
     method = method or get_method("learn")
@@ -163,12 +222,22 @@ def _train_module(
     result = train(
         backend, method, items, retain, cfg.train, cfg.method_args, seed, adapter_dir, progress, None, stored
     )
+    (adapter_dir / "module.json").write_text(json.dumps({"scale_applied": scale, "items": len(items)}))
+    _apply_module(backend, earlier, scale, result.snap)
+
+
+def _apply_module(backend, earlier: dict, scale: float, snap) -> None:
+    """Record the module's A matrices for the O-LoRA term, apply it with `scale`, fuse it (a snapped module
+    leaves the weights on the base's grid for the next round)."""
+    import mlx.core as mx
+
+    from edgeunlearn.training.snap import fuse
+
     for name, layer in backend.named_lora_layers():
         a = mx.stop_gradient(layer.lora_a)
         earlier[name] = a if name not in earlier else mx.concatenate([earlier[name], a], axis=1)
         layer.scale = layer.scale * scale
-    (adapter_dir / "module.json").write_text(json.dumps({"scale_applied": scale, "items": len(items)}))
-    fuse(backend, result.snap)  # a snapped module leaves the weights on the base's grid for the next round
+    fuse(backend, snap)
 
 
 def _with_orthogonality(loss, earlier: dict, weight: float):
@@ -244,10 +313,14 @@ def _finish(
     cfg: RunConfig, inputs: Inputs, backend, records: list[RoundRecord], folder: Path, progress, robust_to
 ) -> dict:
     """Save the merged model, then the quantization check of it beside the base."""
+    import shutil
+
     from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.pipeline.finetune import save_model_folder
     from edgeunlearn.pipeline.spine import check_base, check_unlearned, finish_summary
 
+    for leftover in ("model", "gguf"):  # what an interrupted finish left (a GGUF may be half written)
+        shutil.rmtree(folder / leftover, ignore_errors=True)
     (folder / "model").mkdir()
     save_model_folder(backend, inputs.model.mlx_dir, folder / "model")
     checked = inputs if inputs.forget else dataclasses.replace(inputs, forget=_first_revealed(folder))
