@@ -17,7 +17,7 @@ from edgeunlearn.pipeline.inputs import (
     quant_plan,
 )
 from edgeunlearn.pipeline.spine import check_variants
-from edgeunlearn.pipeline.variants import gguf_spec, quantized_specs
+from edgeunlearn.pipeline.variants import gguf_spec, quantized_specs, variant_specs
 from edgeunlearn.runs import write_json, write_manifest
 from edgeunlearn.training.callbacks import Progress
 
@@ -45,13 +45,8 @@ def model_specs(
         others = [t for t in types if t != qtype]  # the file as given already stands for its own type
         return specs + quantized_specs(role, source.gguf, others, out_dir, prompter, progress, grid)
     backend = MLXBackend.of(source)
-    prompter = backend.prompter
     f16 = export_gguf(backend.weights(), source.mlx_dir, out_dir / f"{role}-F16.gguf", None)
-    specs = [
-        VariantSpec(f"{role} MLX fp32", role, "mlx", "fp32", lambda: backend),
-        gguf_spec(f"{role} F16", role, f16, prompter, "F16"),
-    ]
-    return specs + quantized_specs(role, f16, types, out_dir, prompter, progress)
+    return variant_specs(role, f16, backend.prompter, types, out_dir, progress, mlx_backend=backend)
 
 
 def run_check(

@@ -11,7 +11,7 @@ import dataclasses
 import random
 from pathlib import Path
 
-from edgeunlearn.check.evaluate import VariantResult, VariantSpec
+from edgeunlearn.check.evaluate import VariantResult
 from edgeunlearn.config import MethodArgs, RunConfig, TrainConfig
 from edgeunlearn.data import QAItem
 from edgeunlearn.errors import UserError
@@ -43,7 +43,7 @@ def relearn_attack(
     from edgeunlearn.export import export_gguf
     from edgeunlearn.methods import get_method
     from edgeunlearn.pipeline.spine import check_variants
-    from edgeunlearn.pipeline.variants import gguf_spec, quantized_specs
+    from edgeunlearn.pipeline.variants import variant_specs
     from edgeunlearn.training.snap import fuse
     from edgeunlearn.training.trainer import train
 
@@ -64,9 +64,9 @@ def relearn_attack(
     train(attacker, get_method("learn"), items, None, settings, MethodArgs(), cfg.seed, folder / "adapter", progress)
     fuse(attacker, None)
     f16 = export_gguf(attacker.weights(), source.mlx_dir, folder / "relearned-F16.gguf", source.gguf)
-    specs = [VariantSpec("relearned MLX fp32", "relearned", "mlx", "fp32", lambda: attacker)]
-    specs.append(gguf_spec("relearned F16", "relearned", f16, attacker.prompter, "F16"))
-    specs += quantized_specs("relearned", f16, inputs.llama_types, folder, attacker.prompter, progress)
+    specs = variant_specs(
+        "relearned", f16, attacker.prompter, inputs.llama_types, folder, progress, mlx_backend=attacker
+    )
     watched = dataclasses.replace(
         inputs, forget=[inputs.forget[i] for i in held], retain=[], retain_eval=[], holdout=[], general=[]
     )

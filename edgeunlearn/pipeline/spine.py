@@ -13,7 +13,7 @@ from edgeunlearn.check.summary import summarize
 from edgeunlearn.config import CheckConfig, RunConfig, to_dict
 from edgeunlearn.models.resolve import ModelSource, cache_root, weights_identity
 from edgeunlearn.pipeline.inputs import Inputs
-from edgeunlearn.pipeline.variants import gguf_spec, mlx_specs, quantized_specs
+from edgeunlearn.pipeline.variants import variant_specs
 from edgeunlearn.runs import write_json, write_manifest
 from edgeunlearn.training.callbacks import SILENT, Progress
 
@@ -135,13 +135,21 @@ def check_base(cfg: RunConfig, inputs: Inputs, backend, progress: Progress) -> l
     prompter = backend.prompter  # llama.cpp variants get the very ids and prompts MLX trains on
     progress.stage("base model: export F16 GGUF")
     base_f16 = ensure_base_f16(inputs.model, backend)
-    results = check_variants([gguf_spec("base F16", "base", base_f16, prompter, "F16")], inputs, cfg, progress)
     progress.stage("quantize base", len(inputs.llama_types))
     grid_source = inputs.model.gguf if inputs.model.source_type else None
-    specs = quantized_specs("base", base_f16, inputs.llama_types, base_f16.parent, prompter, progress, grid_source)
-    specs += mlx_specs("base", inputs.model, inputs.mlx_bits)
+    specs = variant_specs(
+        "base",
+        base_f16,
+        prompter,
+        inputs.llama_types,
+        base_f16.parent,
+        progress,
+        source=inputs.model,
+        bits=inputs.mlx_bits,
+        grid_source=grid_source,
+    )
     progress.stage("check base", len(specs))
-    results += check_variants(specs, inputs, cfg, progress)
+    results = check_variants(specs, inputs, cfg, progress)
     add_linguistic_scores(results, backend)  # `backend` is still the base model here
     return results
 
@@ -188,11 +196,19 @@ def check_unlearned(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progr
     unlearned_f16 = export_gguf(
         weights, inputs.model.mlx_dir, folder / "gguf" / "unlearned-F16.gguf", inputs.model.gguf
     )
-    specs = [VariantSpec("unlearned MLX fp32", "unlearned", "mlx", "fp32", lambda: backend)]
-    specs.append(gguf_spec("unlearned F16", "unlearned", unlearned_f16, prompter, "F16"))
     progress.stage("quantize unlearned", len(inputs.llama_types))
-    specs += quantized_specs("unlearned", unlearned_f16, inputs.llama_types, folder / "gguf", prompter, progress)
-    specs += mlx_specs("unlearned", inputs.model, inputs.mlx_bits, weights)
+    specs = variant_specs(
+        "unlearned",
+        unlearned_f16,
+        prompter,
+        inputs.llama_types,
+        folder / "gguf",
+        progress,
+        mlx_backend=backend,
+        source=inputs.model,
+        bits=inputs.mlx_bits,
+        weights=weights,
+    )
     progress.stage("check unlearned", len(specs))
     results = check_variants(specs, inputs, cfg, progress)
     progress.stage("linguistic score (perplexity under the original model)")

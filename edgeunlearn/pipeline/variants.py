@@ -56,3 +56,26 @@ def mlx_specs(model: str, source, bits: list[int], weights=None) -> list[Variant
         )
         for b in bits
     ]
+
+
+def variant_specs(
+    role: str,
+    f16: Path,
+    prompter,
+    types: list[str],
+    out_dir: Path,
+    progress: Progress,
+    *,
+    mlx_backend=None,
+    source=None,
+    bits: list[int] = (),
+    weights=None,
+    grid_source: Path | None = None,
+) -> list[VariantSpec]:
+    """The one list of variants every check runs (run, check, compare, release, the relearning attack), in
+    order: the MLX model at full precision (when `mlx_backend` is given), the F16 GGUF, each llama.cpp type
+    quantized from it under `out_dir`, then each MLX affine grid of `source` (with `weights`, e.g. fused)."""
+    specs = [VariantSpec(f"{role} MLX fp32", role, "mlx", "fp32", lambda: mlx_backend)] if mlx_backend else []
+    specs.append(gguf_spec(f"{role} F16", role, f16, prompter, "F16"))
+    specs += quantized_specs(role, f16, types, out_dir, prompter, progress, grid_source)
+    return specs + (mlx_specs(role, source, bits, weights) if source is not None else [])
