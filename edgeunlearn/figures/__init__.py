@@ -1,7 +1,7 @@
 """Every figure a check reports, defined once: its key, where its value sits in a results.json variant row
 (or how it is computed from the checked answers), what it needs, headers, help text and format. The terminal
 tables, `compare`, the report and results.json all read this registry, so a new figure is one file in this
-package (see `fluency.py`): define a `Figure` with a `compute` and register it.
+package (see `fluency.py`): define a `Figure` with a `compute` and register it; the package loads every module.
 """
 
 from __future__ import annotations
@@ -65,4 +65,10 @@ def computed(result) -> dict:
 
 
 def _load() -> None:
-    from edgeunlearn.figures import core, fluency  # noqa: F401  (registration on import)
+    """Import every module of this package once: each registers its figures (core first: column order)."""
+    import importlib
+    import pkgutil
+
+    names = sorted(m.name for m in pkgutil.iter_modules(__path__))
+    for name in ["core", *(n for n in names if n != "core")]:
+        importlib.import_module(f"{__name__}.{name}")
