@@ -68,10 +68,14 @@ def _load() -> None:
     """Import every module of this package once: each registers its figures (core first: column order)."""
     import importlib
     import pkgutil
-    import sys
 
-    if f"{__name__}.core" in sys.modules:
+    global _loaded
+    if _loaded:
         return
     names = sorted(m.name for m in pkgutil.iter_modules(__path__))
     for name in ["core", *(n for n in names if n != "core")]:
         importlib.import_module(f"{__name__}.{name}")
+    _loaded = True
+
+
+_loaded = False
