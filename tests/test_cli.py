@@ -358,7 +358,7 @@ def test_prompt_format_reaches_mlx_and_llama_cpp(smollm2, tmp_path):
     _assert_user_error(result, "unknown prompt format 'raw'", out)
 
 
-def test_retention_is_scored_on_retain_items_training_never_saw(tmp_path, tiny_model, forget):
+def test_retention_is_scored_on_retain_items_training_never_saw(tmp_path, tiny_model):
     """Without --retain-eval a seeded quarter of --retain is held out: training reads the rest, the check only
     the held-out items, results.json names both parts; the general-knowledge set is checked on every variant."""
     from edgeunlearn.data import load_items
@@ -369,9 +369,15 @@ def test_retention_is_scored_on_retain_items_training_never_saw(tmp_path, tiny_m
     recipe = tmp_path / "r.yaml"
     recipe.write_text("quantize: {types: [Q8_0], mlx_bits: []}\ncheck: {max_new_tokens: 4}\ntrain: {steps: 1}\n")
     out = tmp_path / "run"
-    result = _run("run", recipe, "--model", tiny_model, "--forget", forget, "--retain", retain, "--out", out)
+    facts = [{"question": f"What is the capital of land {n}?", "answer": f"Town {n}.", "keywords": [f"Town {n}"]}
+             for n in range(4)]  # fmt: skip
+    forget = write_jsonl(tmp_path / "forget4.jsonl", facts)
+    args = ("run", recipe, "--model", tiny_model, "--forget", forget, "--retain", retain, "--relearn", 1)
+    result = _run(*args, "--out", out)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "results.json").read_text())
+    attack = summary["relearn"]  # the relearning attack ran on the unlearned model, at every checked type
+    assert [row["type"] for row in attack["types"]] == ["fp32", "F16", "Q8_0"] and len(attack["watched"]) == 2
     split = summary["retain_split"]
     assert len(split["checked"]) == 2 and len(split["trained"]) == 6  # round(0.25 × 8) held out
     assert sorted(split["checked"] + split["trained"]) == list(range(1, 9))
@@ -452,11 +458,11 @@ def test_an_interrupted_compare_resumes_keeping_the_methods_it_finished(tmp_path
             "--types", "Q8_0", "--out", out)  # fmt: skip
     real, calls = compare_module._run_method, []
 
-    def interrupted(base, entry, *rest):
+    def interrupted(entry, *rest):
         calls.append(entry.label)
         if entry.label == "npo":
             raise KeyboardInterrupt  # what Ctrl-C raises mid-method
-        return real(base, entry, *rest)
+        return real(entry, *rest)
 
     monkeypatch.setattr(compare_module, "_run_method", interrupted)
     cut = _run(*args)

@@ -120,7 +120,7 @@ def run_compare(
             progress.note(f"method {entry.label}: kept from the interrupted run (same settings and data)")
         else:
             progress.stage(f"method {entry.label}")
-            parts = _run_method(base, entry, inputs, folder / entry.label, progress, data[entry.label], keep_models)
+            parts = _run_method(entry, inputs, folder / entry.label, progress, data[entry.label], keep_models)
             summary = finish_method(parts, base_results, reference, inputs, base)
             write_json(folder / entry.label / "results.json", summary)
             write_json(folder / entry.label / FINISHED, {"config_hash": keys[entry.label]})  # last: it is whole
@@ -152,19 +152,13 @@ def finished_method(method_dir: Path, key: str) -> dict | None:
     return json.loads((method_dir / "results.json").read_text())
 
 
-def _run_method(base, entry, inputs, method_dir: Path, progress, data, keep_models: bool) -> dict:
+def _run_method(entry, inputs, method_dir: Path, progress, data, keep_models: bool) -> dict:
     """Train, check and (when asked) attack one method; returns its raw parts for `finish_method`."""
     from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.pipeline.spine import unlearn_and_check
 
     backend = MLXBackend.of(inputs.model)
-    results, training = unlearn_and_check(entry.cfg, inputs, backend, method_dir, progress, data)
-    attack = None
-    if base.check.relearn:
-        from edgeunlearn.pipeline.relearn_attack import relearn_attack
-
-        weights = backend.weights()
-        attack = relearn_attack(entry.cfg, inputs, inputs.model, weights, results, method_dir / "relearn", progress)
+    results, training, attack = unlearn_and_check(entry.cfg, inputs, backend, method_dir, progress, data)
     if not keep_models:
         shutil.rmtree(method_dir / "gguf", ignore_errors=True)  # GB per method; the adapter rebuilds them
     return {

@@ -156,8 +156,9 @@ def check_base(cfg: RunConfig, inputs: Inputs, backend, progress: Progress) -> l
 
 def unlearn_and_check(
     cfg: RunConfig, inputs: Inputs, backend, folder: Path, progress: Progress, data=None
-) -> tuple[list[VariantResult], dict]:
-    """Train, fuse, export F16 GGUF, quantize, check every unlearned variant; (results, training facts)."""
+) -> tuple[list[VariantResult], dict, dict | None]:
+    """Train, fuse, export F16 GGUF, quantize, check every unlearned variant, then the relearning attack when
+    `check.relearn` asks for it; (results, training facts, the attack's summary or None)."""
     import mlx.core as mx
 
     from edgeunlearn.training.snap import fuse
@@ -168,7 +169,13 @@ def unlearn_and_check(
     result = train_adapter(cfg, inputs, backend, folder, progress, data)
     peak = mx.get_peak_memory()
     fuse(backend, result.snap)
+    unlearned = backend.weights() if cfg.check.relearn else None  # the check closes `backend`
     results = check_unlearned(cfg, inputs, backend, folder, progress)
+    attack = None
+    if unlearned is not None:
+        from edgeunlearn.pipeline.relearn_attack import relearn_attack
+
+        attack = relearn_attack(cfg, inputs, inputs.model, unlearned, results, folder / "relearn", progress)
     training = {
         "method": cfg.method,
         "steps": result.steps,
@@ -182,7 +189,7 @@ def unlearn_and_check(
     }
     if (folder / "augmented.json").exists():
         training["augmented"] = json.loads((folder / "augmented.json").read_text())
-    return results, training
+    return results, training, attack
 
 
 def check_unlearned(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progress: Progress) -> list[VariantResult]:
@@ -236,7 +243,7 @@ def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress =
     data = training_data(cfg, inputs, backend, progress)  # before the base check: bad augmentation fails fast
     reference = measure_reference(inputs, progress)
     base_results = check_base(cfg, inputs, backend, progress)
-    results, training = unlearn_and_check(cfg, inputs, backend, folder, progress, data)
+    results, training, attack = unlearn_and_check(cfg, inputs, backend, folder, progress, data)
     summary = finish_summary(
         base_results + results,
         reference,
@@ -248,10 +255,7 @@ def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress =
     )
     summary["training"] = training
     summary["prompt_format"] = backend.prompter.format  # what `auto` chose
-    if cfg.check.relearn:
-        from edgeunlearn.pipeline.relearn_attack import relearn_attack
-
-        weights = backend.weights()
-        summary["relearn"] = relearn_attack(cfg, inputs, inputs.model, weights, results, folder / "relearn", progress)
+    if attack is not None:
+        summary["relearn"] = attack
     write_json(folder / "results.json", summary)
     return summary
