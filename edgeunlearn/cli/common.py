@@ -63,6 +63,13 @@ RelearnOpt = typer.Option(
     "the other half comes back at full precision and each type (recipe: check.relearn)",
 )
 
+ResumeOpt = typer.Option(
+    False,
+    "--resume",
+    help="continue an interrupted run into the same --out: the parts it finished (compare: methods, release: "
+    "rounds) under the same settings and data are kept, the rest run",
+)
+
 OptPath = Path | None
 OptStr = str | None
 OptInt = int | None

@@ -91,12 +91,7 @@ def release(
     until: bool | None = c.UntilOpt,
     retain_eval: c.OptStr = c.RetainEvalOpt,
     prompt_format: c.OptStr = c.PromptFormatOpt,
-    resume: bool = typer.Option(
-        False,
-        "--resume",
-        help="continue an interrupted release into the same --out: rounds it finished under the same settings "
-        "and data are applied again from disk, the rest run",
-    ),
+    resume: bool = c.ResumeOpt,
 ) -> None:
     """Reveal-and-Release: unlearn what the model reveals about a target, round by round, then check every type."""
     from edgeunlearn import config

@@ -170,12 +170,7 @@ def compare(
     ),
     prompt_format: c.OptStr = c.PromptFormatOpt,
     relearn: c.OptInt = c.RelearnOpt,
-    resume: bool = typer.Option(
-        False,
-        "--resume",
-        help="continue an interrupted compare into the same --out: methods it finished under the same settings "
-        "and data are kept, the rest run",
-    ),
+    resume: bool = c.ResumeOpt,
 ) -> None:
     """Run several methods on the same data and seed; one table of forgetting per quantization type."""
     from edgeunlearn import config
