@@ -62,7 +62,14 @@ def demo(
     """The whole loop on the embedded SmolLM2 and demo data: unlearn → GGUF → quantize → check."""
     demo_sets = {"forget": "demo:forget", "retain": "demo:retain", "holdout": "demo:holdout"}
     quantize = {"types": types, "quantize.mlx_bits": [4]}
-    _full_run(None, out, "demo", **demo_sets, seed=seed, steps=steps, reference=reference, **quantize)
+    _full_run(
+        None, out, "demo", **demo_sets, seed=seed, steps=steps or 8, reference=reference, **DEMO_TRAINING, **quantize
+    )
+
+
+# recipes/npo_gd.yaml's settings, whose stop rule kept step 8 on the demo data (every capital forgotten at full
+# precision, watched retain 83%, general facts 88%); the defaults (lr 2e-4, 40 steps) wreck held-out knowledge
+DEMO_TRAINING = {"train.learning_rate": 1e-5, "train.forget_focus": "keywords", "method_args.retain_weight": 5.0}
 
 
 def run(
