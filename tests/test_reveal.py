@@ -54,7 +54,11 @@ def test_ucb_bandits_find_the_best_arms_and_beat_random_choice():
 def test_bandit_registry_and_instruction_pool():
     assert set(BANDITS.names()) == {"linucb", "neuralucb", "random"}
     pool = instruction_pool(0)
-    assert len(pool) > 20 and all("{target}" in i.text for i in pool)
+    from edgeunlearn.reveal.instructions import TEMPLATES
+
+    # the templates, then 16 mutations and 8 recombinations, duplicates dropped: at most that many, all distinct
+    assert len(TEMPLATES) < len(pool) <= len(TEMPLATES) + 16 + 8 and len({i.text for i in pool}) == len(pool)
+    assert [i.text for i in pool[: len(TEMPLATES)]] == list(TEMPLATES) and all("{target}" in i.text for i in pool)
     assert {i.origin for i in pool} == {"template", "mutation", "recombination"}
     assert [i.text for i in instruction_pool(0)] == [i.text for i in pool]  # seeded
 
@@ -120,8 +124,10 @@ def test_two_round_release_on_the_tiny_model(tmp_path, tiny_model):
     summary = json.loads((out / "results.json").read_text())
     rounds = summary["rounds"]
     assert [r["round"] for r in rounds] == [0, 1, 2]  # round 0: the model before any module
-    assert rounds[1]["revealed"] > 0 and rounds[1]["forget_known"] is not None and rounds[1]["peak_memory_mb"] > 0
     lines = (out / "round-1" / "revealed.jsonl").read_text().splitlines()
+    assert rounds[1]["revealed"] == len(lines) > 0  # the record counts what the round wrote
+    assert rounds[0]["forget_known"] == rounds[1]["forget_known"] == 0.0  # the random model never says Paris
+    assert rounds[1]["peak_memory_mb"] > 50  # ~13.8M fp32 weights (52 MiB) are live while training
     first = json.loads(lines[0])
     assert first["round"] == 1 and first["instruction_origin"] and "capital of France" in first["question"]
     assert (out / "round-2" / "reveal.json").exists() and (
