@@ -23,7 +23,7 @@ from edgeunlearn.training.callbacks import Progress
 
 
 def model_specs(
-    role: str, spec: str, types: list[str], folder: Path, progress: Progress, prompt_format: str = "auto"
+    role: str, source, types: list[str], folder: Path, progress: Progress, prompt_format: str = "auto"
 ) -> list[VariantSpec]:
     """The model as given, plus its quantizations. A model folder is checked in MLX and exported first."""
     import gguf
@@ -33,9 +33,7 @@ def model_specs(
     from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.export import export_gguf
     from edgeunlearn.models.gguf_import import source_type
-    from edgeunlearn.models.resolve import resolve_model
 
-    source = resolve_model(spec, prompt_format)
     out_dir = folder / "gguf"
     if source.gguf is not None:
         prompter = Prompter(tokenizer_for(source.gguf), prompt_format)
@@ -79,8 +77,8 @@ def run_check(
     )
     check_judge(check)
     check_relearn(check)
-    for spec in (model, base) if base else (model,):
-        resolve_model(spec, prompt_format)  # a missing, foreign or truncated model is refused before any work
+    # a missing, foreign or truncated model is refused before any work; each is resolved (GGUF: hashed) once
+    sources = {role: resolve_model(spec, prompt_format) for role, spec in (("model", model), ("base", base)) if spec}
     wanted, _ = quant_plan(cfg, None)
     forget_items, retain_items, hashes = load_sets(cfg.forget, cfg.retain)
     if check.relearn:
@@ -90,8 +88,8 @@ def run_check(
         folder, "check", {"model": model, "base": base, "types": wanted, "prompt_format": prompt_format}, hashes, None
     )
     progress.stage("prepare variants")
-    specs = model_specs("base", base, wanted, folder, progress, prompt_format) if base else []
-    specs += model_specs("model", model, wanted, folder, progress, prompt_format)
+    specs = model_specs("base", sources["base"], wanted, folder, progress, prompt_format) if base else []
+    specs += model_specs("model", sources["model"], wanted, folder, progress, prompt_format)
     general = general_set(cfg, forget_items)
     inputs = Inputs(
         None, forget_items, retain_items, wanted, [], hashes, holdout_items, reference_model, general=general
@@ -100,7 +98,7 @@ def run_check(
     progress.stage("check", len(specs))
     results = check_variants(specs, inputs, cfg, progress)
     progress.stage("linguistic score (perplexity under the original model)")
-    original = MLXBackend.of(resolve_model(base or model, prompt_format))  # without --base, the checked model itself
+    original = MLXBackend.of(sources.get("base") or sources["model"])  # without --base, the checked model itself
     add_linguistic_scores(results, original)
     original.close()
     base_type = next((r.spec.qtype for r in results if r.spec.model == "base"), None)
@@ -109,7 +107,6 @@ def run_check(
         from edgeunlearn.pipeline.relearn_attack import relearn_attack
 
         checked = [r for r in results if r.spec.model == "model"]
-        source = resolve_model(model, prompt_format)
-        summary["relearn"] = relearn_attack(cfg, inputs, source, None, checked, folder / "relearn", progress)
+        summary["relearn"] = relearn_attack(cfg, inputs, sources["model"], None, checked, folder / "relearn", progress)
     write_json(folder / "results.json", summary)
     return summary
