@@ -26,6 +26,9 @@ class MLXBackend:
     def __init__(self, model_dir: Path, prompt_format: str = "auto"):
         from mlx_lm import load
 
+        from edgeunlearn.backends.mlx_fast import use_fast_activations
+
+        use_fast_activations()
         self.model_dir = Path(model_dir)
         self.model, self.tokenizer = load(str(model_dir))
         self.prompter = Prompter(self.tokenizer, prompt_format)
@@ -38,6 +41,7 @@ class MLXBackend:
         `num_layers`."""
         from mlx_lm.tuner.utils import linear_to_lora_layers
 
+        from edgeunlearn.backends.mlx_fast import fast_lora_class
         from edgeunlearn.models import architectures
 
         config = json.loads((self.model_dir / "config.json").read_text())
@@ -46,6 +50,9 @@ class MLXBackend:
         layers = len(self.model.layers) if num_layers < 0 else num_layers
         config = {"rank": rank, "scale": scale, "dropout": dropout, "keys": list(keys)}
         linear_to_lora_layers(self.model, layers, config)
+        fast = fast_lora_class()
+        for layer in self.lora_layers():
+            layer.__class__ = fast  # same parameters and fuse(); the update is added inside the product
         if not self.lora_layers():
             from edgeunlearn.errors import UserError
 

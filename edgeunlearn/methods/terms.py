@@ -1,6 +1,8 @@
 """Small loss terms that methods compose. All work on a `Batch` and return MLX arrays.
 
-Shapes: B sequences, T positions; `mask` is 1 where the target is an answer token.
+Shapes: B sequences, W positions: the batch's answer window (`Batch.start` onwards; only there are logits
+computed, the output head being a large share of a small model's step); `mask` is 1 where the target is an answer
+token.
 """
 
 from __future__ import annotations
@@ -8,17 +10,35 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from edgeunlearn.backends import mlx_fast
+from edgeunlearn.backends.mlx_prefix import hidden_states
+
+
+def window_logits(model, batch) -> mx.array:
+    """Logits at the answer window's positions only: the transformer runs on every position, the output head
+    (hidden → vocabulary) only where a target is scored. (B, W, V)"""
+    head = model.lm_head if "lm_head" in model else model.model.embed_tokens.as_linear
+    hidden = hidden_states(model, batch.inputs, batch.prefix)  # positions from `prefix` on
+    return head(hidden[:, batch.start - batch.prefix :]).astype(mx.float32)
+
+
+def _logsumexp(logits: mx.array) -> mx.array:
+    """log Σ_v exp(logits) over the vocabulary, keepdims (MLX's own is slow on CPU: see mlx_fast)."""
+    if mlx_fast.on_cpu():
+        return mlx_fast.logsumexp(logits)
+    return mx.logsumexp(logits, axis=-1, keepdims=True)
+
 
 def vocab_logprobs(model, batch) -> mx.array:
-    """log p(v | prefix) for every vocabulary entry at every position. (B, T, V)"""
-    logits = model(batch.inputs).astype(mx.float32)
-    return logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+    """log p(v | prefix) for every vocabulary entry at every window position. (B, W, V)"""
+    logits = window_logits(model, batch)
+    return logits - _logsumexp(logits)
 
 
 def token_logprobs(model, batch) -> mx.array:
-    """log p(target_t | prefix) at every position. (B, T)"""
-    logits = model(batch.inputs).astype(mx.float32)  # (B, T, V)
-    logz = mx.logsumexp(logits, axis=-1)  # (B, T)
+    """log p(target_t | prefix) at every window position. (B, W)"""
+    logits = window_logits(model, batch)  # (B, W, V)
+    logz = _logsumexp(logits).squeeze(-1)  # (B, W)
     picked = mx.take_along_axis(logits, batch.targets[..., None], axis=-1).squeeze(-1)
     return picked - logz
 
@@ -54,7 +74,7 @@ def kl_to_reference(model, batch) -> mx.array:
     """KL(ref ‖ θ) per answer token, averaged; `batch.ref_logprobs` (B, T, V) came from the base with LoRA
     switched off. (scalar)"""
     ref = batch.ref_logprobs
-    kl = (mx.exp(ref) * (ref - vocab_logprobs(model, batch))).sum(axis=-1)  # (B, T)
+    kl = (mx.exp(ref) * (ref - vocab_logprobs(model, batch))).sum(axis=-1)  # (B, W)
     return (kl * batch.mask).sum() / batch.mask.sum()
 
 

@@ -9,15 +9,18 @@ from dataclasses import dataclass
 
 @dataclass
 class Batch:
-    """One padded batch. `inputs`/`targets`: (B, T) int32; `mask`: (B, T) float32, 1 on answer targets.
-    `index` maps rows back to items (for per-item reference values such as ℓref)."""
+    """One padded batch. `inputs`: (B, T) int32. `targets`/`mask`: (B, W) for the last W = T − `start`
+    positions, the window where any row's answer is (logits elsewhere are never needed); `mask` is 1 on answer
+    targets. `index` maps rows back to items (for per-item reference values such as ℓref)."""
 
     inputs: object
     targets: object
     mask: object
     index: list[int]
+    start: int = 0  # the first position whose next token is an answer token in some row
+    prefix: int = 0  # leading input tokens every row shares (≤ start), run once for all rows
     ref_nll: object = None  # (B,) base model's summed answer NLL, for reference-relative methods
-    ref_logprobs: object = None  # (B, T, V) base model's log-probs, for KL-to-reference terms
+    ref_logprobs: object = None  # (B, W, V) base model's log-probs, for KL-to-reference terms
 
 
 def make_batch(pairs: Sequence[tuple], index: Sequence[int], pad_id: int = 0) -> Batch:
@@ -36,7 +39,15 @@ def make_batch(pairs: Sequence[tuple], index: Sequence[int], pad_id: int = 0) ->
         targets[row, : len(seq) - 1] = seq[1:]
         weights = pair[2] if len(pair) > 2 else 1.0
         mask[row, len(pair[0]) - 1 : len(seq) - 1] = weights  # positions whose next token is an answer token
-    return Batch(mx.array(inputs), mx.array(targets), mx.array(mask), list(index))
+    start = min(len(p[0]) for p in pairs) - 1
+    prefix = min(start, shared_length(inputs))
+    return Batch(mx.array(inputs), mx.array(targets[:, start:]), mx.array(mask[:, start:]), list(index), start, prefix)
+
+
+def shared_length(rows) -> int:
+    """How many leading tokens all rows of a (B, T) numpy array have in common."""
+    same = (rows == rows[:1]).all(axis=0)
+    return int(same.argmin()) if not same.all() else rows.shape[1]
 
 
 def length_buckets(lengths: Sequence[int], batch_size: int) -> list[list[int]]:

@@ -16,12 +16,13 @@ from edgeunlearn.data import QAItem
 from edgeunlearn.data.general import general_knowledge
 from edgeunlearn.data.templates import refusal_answers
 from edgeunlearn.methods import Method, check_inputs
-from edgeunlearn.training.batching import endless_batches, length_buckets, make_batch
+from edgeunlearn.training.batching import endless_batches, make_batch
 from edgeunlearn.training.callbacks import SILENT, Progress
 from edgeunlearn.training.focus import forget_pair
 from edgeunlearn.training.robust import RobustTraining, StoredTypes
 from edgeunlearn.training.snap import Snap
-from edgeunlearn.training.sure import apply_masks, saliency_masks
+from edgeunlearn.training.step import Inputs, Step, reference_nll
+from edgeunlearn.training.sure import saliency_masks
 from edgeunlearn.training.until import StopRule, split_retain
 
 ADAPTER_FILE = "adapters.safetensors"
@@ -58,35 +59,27 @@ def train(
     will hold under each `robust_to` type; training then sees those stored weights in turn with fp32.
     `facts`: the forget facts the stop rule scores, when `forget` is something else (ReLearn's augmented data)."""
     import mlx.core as mx
-    import mlx.nn as nn
-    import mlx.optimizers as optim
 
     check_inputs(method, bool(retain), args)
     mx.random.seed(seed)
     backend.add_lora(cfg.lora_rank, cfg.lora_scale, cfg.lora_dropout, cfg.lora_keys, cfg.lora_layers)
     retain, watched = _retain_for(method, retain, cfg, seed)
-    streams, ref_nll, templates, masks = _inputs(backend, method, forget, retain, cfg, seed, templates)
+    inputs, masks = _inputs(backend, method, forget, retain, cfg, seed, templates)
     robust = RobustTraining(backend, stored) if stored is not None else None
     rule = _stop_rule(backend, robust, facts or forget, watched, cfg, forget)
     model = backend.model
     model.train()
-    optimizer = optim.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    loss_and_grad = nn.value_and_grad(model, lambda m, b: method.loss(m, b, args)[0])
-
-    reference = _reference(backend, robust) if method.needs_retain_reference else None
+    step_once = Step(model, method, args, cfg.learning_rate, cfg.weight_decay, masks)
+    if method.needs_retain_reference:
+        inputs.reference = _reference(backend, robust)
     progress.stage("train", cfg.steps)
     losses, step_times, start = [], [], time.perf_counter()
     for step in range(1, cfg.steps + 1):
         t0 = time.perf_counter()
         if robust is not None:
             robust.activate(step)
-        loss, grads = _accumulate(loss_and_grad, model, streams, ref_nll, templates, reference, cfg.grad_accum)
-        if masks is not None:
-            grads = apply_masks(grads, masks)
-        optimizer.update(model, grads)
-        mx.eval(model.trainable_parameters(), optimizer.state, loss)
+        losses.append(step_once(inputs, cfg.grad_accum))
         step_times.append(time.perf_counter() - t0)
-        losses.append(float(loss))
         progress.advance(f"loss {losses[-1]:.3f}", step=step, loss=losses[-1])
         if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
             save_adapter(model, adapter_dir / f"{step:06d}_{ADAPTER_FILE}")
@@ -186,65 +179,26 @@ def _finish_rule(rule: StopRule, backend, robust, steps: int, progress: Progress
 
 
 def _inputs(backend, method: Method, forget, retain, cfg: TrainConfig, seed: int, templates):
-    """Batch streams plus what is computed once before training: ℓref, templates, SURE masks."""
+    """Batch streams plus what is computed once before training (ℓref, templates), and SURE masks."""
     focus = cfg.forget_focus if method.focusable else "answer"
     forget_pairs = [forget_pair(backend.prompter, i, focus) for i in forget]
     streams = {"forget": endless_batches(forget_pairs, cfg.batch_size, seed, backend.pad_id)}
     if method.needs_retain:
         retain_pairs = [backend.prompter.pair(i) for i in retain]
         streams["retain"] = endless_batches(retain_pairs, cfg.batch_size, seed + 1, backend.pad_id)
-    ref_nll = _reference_nll(backend, forget_pairs) if method.needs_reference else None
+    ref_nll = reference_nll(backend, forget_pairs) if method.needs_reference else None
     if method.needs_template:
         templates = _aligned_templates(backend, templates or refusal_answers(forget, seed))
     else:
         templates = None
     masks = saliency_masks(backend, forget_pairs, cfg.sure_percentile) if cfg.sure else None
-    return streams, ref_nll, templates, masks
-
-
-def _accumulate(loss_and_grad, model, streams, ref_nll, templates, reference, micro_batches: int):
-    """Average loss and gradients over `micro_batches` draws from each stream."""
-    import mlx.core as mx
-    from mlx.utils import tree_map
-
-    from edgeunlearn.methods.terms import vocab_logprobs
-
-    total_loss, total_grads = 0.0, None
-    for _ in range(micro_batches):
-        batches = {name: next(stream) for name, stream in streams.items()}
-        if templates is not None:
-            batches["template"] = templates(batches["forget"].index)
-        if reference is not None:
-            with reference():  # the base model: same weights, LoRA scaled to zero
-                batches["retain"].ref_logprobs = mx.stop_gradient(vocab_logprobs(model, batches["retain"]))
-        if ref_nll is not None:
-            batches["forget"].ref_nll = ref_nll[mx.array(batches["forget"].index)]
-        loss, grads = loss_and_grad(model, batches)
-        total_loss = total_loss + loss
-        total_grads = grads if total_grads is None else tree_map(mx.add, total_grads, grads)
-    if micro_batches == 1:
-        return total_loss, total_grads
-    return total_loss / micro_batches, tree_map(lambda g: g / micro_batches, total_grads)
+    return Inputs(streams, ref_nll, templates), masks
 
 
 def _aligned_templates(backend, templates: Sequence[QAItem]):
     """A function from forget-batch rows to the batch of the same questions with template answers."""
     pairs = [backend.prompter.pair(item) for item in templates]
     return lambda index: make_batch([pairs[i] for i in index], index, backend.pad_id)
-
-
-def _reference_nll(backend, pairs, batch_size: int = 16):
-    """ℓref per forget item: the base model's summed answer NLL, computed once with LoRA off. (N,)"""
-    import mlx.core as mx
-
-    from edgeunlearn.methods.terms import sequence_nll
-
-    values = np.zeros(len(pairs), dtype=np.float32)
-    with backend.lora_disabled():
-        for bucket in length_buckets([len(p[0]) + len(p[1]) for p in pairs], batch_size):
-            batch = make_batch([pairs[i] for i in bucket], bucket, backend.pad_id)
-            values[bucket] = np.array(mx.stop_gradient(sequence_nll(backend.model, batch)))
-    return mx.array(values)
 
 
 def save_adapter(model, path: Path) -> None:
