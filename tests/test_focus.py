@@ -51,9 +51,9 @@ def test_batch_mask_carries_the_weights(prompter):
     item = QAItem("What is the capital of Japan?", "The capital of Japan is Tokyo.", ("Tokyo",))
     prompt, answer, weights = forget_pair(prompter, item, "keywords")
     batch = make_batch([(prompt, answer, weights), (prompt, answer)], [0, 1], 0)
-    mask = np.array(batch.mask)
-    start = len(prompt) - 1  # the position that predicts the first answer token
-    assert mask[0, start : start + len(answer)].tolist() == weights
+    mask = np.array(batch.mask)  # positions from batch.start on
+    assert batch.start == len(prompt) - 1  # the position that predicts the first answer token
+    assert mask[0, : len(answer)].tolist() == weights
     assert mask[1].sum() == len(answer) and mask[0].sum() == sum(weights)
     targets = np.array(batch.targets)[0]
     assert prompter.tokenizer.decode(targets[mask[0] > 0].tolist()).strip() == "Tokyo"

@@ -17,7 +17,7 @@ from edgeunlearn.backends.mlx_prefix import hidden_states
 def window_logits(model, batch) -> mx.array:
     """Logits at the answer window's positions only: the transformer runs on every position, the output head
     (hidden → vocabulary) only where a target is scored. (B, W, V)"""
-    head = model.lm_head if "lm_head" in model else model.model.embed_tokens.as_linear
+    head = model.lm_head if hasattr(model, "lm_head") else model.model.embed_tokens.as_linear  # else tied
     hidden = hidden_states(model, batch.inputs, batch.prefix)  # positions from `prefix` on
     return head(hidden[:, batch.start - batch.prefix :]).astype(mx.float32)
 

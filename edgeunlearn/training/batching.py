@@ -17,10 +17,10 @@ class Batch:
     targets: object
     mask: object
     index: list[int]
-    start: int = 0  # the first position whose next token is an answer token in some row
-    prefix: int = 0  # leading input tokens every row shares (≤ start), run once for all rows
     ref_nll: object = None  # (B,) base model's summed answer NLL, for reference-relative methods
     ref_logprobs: object = None  # (B, W, V) base model's log-probs, for KL-to-reference terms
+    start: int = 0  # the first position whose next token is an answer token in some row
+    prefix: int = 0  # leading input tokens every row shares (≤ start), run once for all rows
 
 
 def make_batch(pairs: Sequence[tuple], index: Sequence[int], pad_id: int = 0) -> Batch:
@@ -41,7 +41,14 @@ def make_batch(pairs: Sequence[tuple], index: Sequence[int], pad_id: int = 0) ->
         mask[row, len(pair[0]) - 1 : len(seq) - 1] = weights  # positions whose next token is an answer token
     start = min(len(p[0]) for p in pairs) - 1
     prefix = min(start, shared_length(inputs))
-    return Batch(mx.array(inputs), mx.array(targets[:, start:]), mx.array(mask[:, start:]), list(index), start, prefix)
+    return Batch(
+        mx.array(inputs),
+        mx.array(targets[:, start:]),
+        mx.array(mask[:, start:]),
+        list(index),
+        start=start,
+        prefix=prefix,
+    )
 
 
 def shared_length(rows) -> int:
