@@ -128,6 +128,11 @@ class CheckConfig:
         "much of the other half comes back at full precision and each llama.cpp type (0: off)",
     )
     relearn_lr: float = _opt(1e-4, "relearning attack: the attacker's learning rate (LoRA, rank and scale as train)")
+    quick: bool = _opt(
+        False,
+        "quick check: only whether each forget and retain item is known and what quantization brings back "
+        "(greedy answers; no scores, truth ratios, fact judge, membership, Linguistic Score or general set)",
+    )
 
 
 @dataclass(frozen=True)

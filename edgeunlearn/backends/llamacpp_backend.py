@@ -29,7 +29,16 @@ SEQ_TOKENS = 512  # longest prompt + answer one sequence may hold
 
 
 class LlamaCppBackend:
-    def __init__(self, gguf_path: Path, tokenizer=None, threads: int | None = None, prompt_format: str = "auto"):
+    def __init__(
+        self,
+        gguf_path: Path,
+        tokenizer=None,
+        threads: int | None = None,
+        prompt_format: str = "auto",
+        delete_after: Path | None = None,
+    ):
+        """`delete_after`: a folder (holding a temporary GGUF) to remove once the backend is closed."""
+        self.delete_after = delete_after
         gguf_path = Path(gguf_path)
         if not gguf_path.is_file():
             raise UserError(f"GGUF file not found: {gguf_path}")
@@ -165,6 +174,10 @@ class LlamaCppBackend:
 
         with quiet_stderr():  # llama.cpp reports buffer sizes on the way out
             self._stack.close()
+        if self.delete_after is not None:
+            import shutil
+
+            shutil.rmtree(self.delete_after, ignore_errors=True)
 
 
 def _shared_prompts(pairs) -> dict[tuple[int, ...], tuple[int, ...]]:

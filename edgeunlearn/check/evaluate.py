@@ -24,7 +24,7 @@ class ItemResult:
     knows: bool
     rule: str
     rouge_l_recall: float
-    mean_logprob: float
+    mean_logprob: float | None  # None: not scored (a quick check, or the general set)
     fluency_issues: tuple[str, ...] = ()  # empty, repeats, non-words (edgeunlearn.text.fluency)
     entity_similarity: float | None = None  # matched reference entities / reference entities
     reference_entities: int = 0
@@ -44,6 +44,7 @@ class VariantSpec:
     file: str | None = None
     tensor_types: dict | None = None
     grid_match: float | None = None
+    engine: str | None = None  # what computes the answers when not the family itself (e.g. llama.cpp on F32)
 
 
 @dataclass
@@ -69,6 +70,7 @@ class VariantResult:
             "name": s.name,
             "model": s.model,
             "family": s.family,
+            "engine": s.engine or s.family,
             "type": s.qtype,
             "file": s.file,
             "tensor_types": s.tensor_types,
@@ -114,7 +116,8 @@ def fluent_share(results: Sequence[ItemResult]) -> float | None:
 
 
 def mean_logprob(results: Sequence[ItemResult]) -> float | None:
-    return float(np.mean([r.mean_logprob for r in results])) if results else None
+    scored = [r.mean_logprob for r in results if r.mean_logprob is not None]
+    return float(np.mean(scored)) if scored else None
 
 
 def evaluate_items(
@@ -196,28 +199,39 @@ def evaluate_variant(
     max_new_tokens: int,
     holdout: Sequence[QAItem] = (),
     general: Sequence[QAItem] = (),
+    quick: bool = False,
 ) -> VariantResult:
+    """Every figure of one variant; `quick`: only whether each forget and retain item is known (greedy answers
+    and the verdict: no scoring, truth ratios, fact judge, membership or general set)."""
     from edgeunlearn.check.membership import membership
 
     start = time.perf_counter()
     backend = spec.open()
     try:
-        f = evaluate_items(backend, forget, judge, max_new_tokens, forget=True)
-        r = evaluate_items(backend, retain, judge, max_new_tokens, forget=False)
+        if quick:
+            f, r = (
+                known_items(backend, forget, judge, max_new_tokens),
+                known_items(backend, retain, judge, max_new_tokens),
+            )
+        else:
+            f = evaluate_items(backend, forget, judge, max_new_tokens, forget=True)
+            r = evaluate_items(backend, retain, judge, max_new_tokens, forget=False)
         g = known_items(backend, general, judge, max_new_tokens)
-        metrics = {"membership_auc": membership(backend, forget, holdout)} if holdout else {}
+        metrics = {"membership_auc": membership(backend, forget, holdout)} if holdout and not quick else {}
     finally:
         backend.close()
     return VariantResult(spec, f, r, time.perf_counter() - start, metrics, g)
 
 
 def known_items(backend, items: Sequence[QAItem], judge: Judge, max_new_tokens: int) -> list[ItemResult]:
-    """Only whether each item is known (the utility check needs no scores or entity figures)."""
+    """Only whether each item is known (the general set's utility check and the quick check need no scores or
+    entity figures)."""
     if not items:
         return []
     answers = backend.generate(list(items), max_new_tokens)
     results = []
     for item, answer in zip(items, answers):
         v = judge.verdict(item, answer)
-        results.append(ItemResult(item.question, item.answer, answer, v.knows, v.rule, v.rouge_l_recall, 0.0))
+        issues = tuple(fluency_issues(answer))
+        results.append(ItemResult(item.question, item.answer, answer, v.knows, v.rule, v.rouge_l_recall, None, issues))
     return results

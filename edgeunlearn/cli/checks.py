@@ -80,6 +80,7 @@ def check(
     reference: c.OptStr = c.ReferenceOpt,
     prompt_format: str = typer.Option("auto", "--prompt-format", help=c.PromptFormatOpt.help),
     relearn: int = typer.Option(0, "--relearn", help=c.RelearnOpt.help),
+    quick: bool = typer.Option(False, "--quick", help=c.QuickOpt.help),
 ) -> None:
     """Check what a model (and its quantizations) still knows — no training unless --relearn asks for it."""
     from edgeunlearn.backends.base import check_prompt_format
@@ -93,7 +94,9 @@ def check(
     progress = RichProgress()
     try:
         with run_folder(out) as folder:
-            check_cfg = CheckConfig(max_new_tokens=max_new_tokens, judge=judge, nli_model=nli_model, relearn=relearn)
+            check_cfg = CheckConfig(
+                max_new_tokens=max_new_tokens, judge=judge, nli_model=nli_model, relearn=relearn, quick=quick
+            )
             summary = run_check(
                 model, base, forget, retain, types, check_cfg, folder, progress, holdout, reference, prompt_format
             )

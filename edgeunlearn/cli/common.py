@@ -63,6 +63,13 @@ RelearnOpt = typer.Option(
     "the other half comes back at full precision and each type (recipe: check.relearn)",
 )
 
+QuickOpt = typer.Option(
+    None,
+    "--quick/--full-check",
+    help="quick check: only whether each forget and retain item is known and what quantization brings back; no "
+    "scores, truth ratios, fact judge, membership, Linguistic Score or general set (recipe: check.quick)",
+)
+
 ResumeOpt = typer.Option(
     False,
     "--resume",
@@ -102,4 +109,5 @@ def overrides(**values) -> dict:
     """Command-line values keyed by their config path (None: not given)."""
     keys = {"steps": "train.steps", "types": "quantize.types", "augmented": "augment.data"}
     keys.update({"robust_to": "train.robust_to", "until": "train.until", "relearn": "check.relearn"})
+    keys["quick"] = "check.quick"
     return {keys.get(k, k): (str(v) if isinstance(v, Path) else v) for k, v in values.items()}

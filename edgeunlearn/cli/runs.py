@@ -58,12 +58,22 @@ def demo(
     steps: c.OptInt = c.StepsOpt,
     types: str = typer.Option(DEMO_TYPES, "--types", help="llama.cpp types (`run` sweeps seven by default)"),
     reference: c.OptStr = c.ReferenceOpt,
+    quick: bool | None = c.QuickOpt,
 ) -> None:
     """The whole loop on the embedded SmolLM2 and demo data: unlearn → GGUF → quantize → check."""
     demo_sets = {"forget": "demo:forget", "retain": "demo:retain", "holdout": "demo:holdout"}
     quantize = {"types": types, "quantize.mlx_bits": [4]}
     _full_run(
-        None, out, "demo", **demo_sets, seed=seed, steps=steps or 8, reference=reference, **DEMO_TRAINING, **quantize
+        None,
+        out,
+        "demo",
+        **demo_sets,
+        seed=seed,
+        steps=steps or 8,
+        reference=reference,
+        quick=quick,
+        **DEMO_TRAINING,
+        **quantize,
     )
 
 
@@ -90,6 +100,7 @@ def run(
     retain_eval: c.OptStr = c.RetainEvalOpt,
     prompt_format: c.OptStr = c.PromptFormatOpt,
     relearn: c.OptInt = c.RelearnOpt,
+    quick: bool | None = c.QuickOpt,
 ) -> None:
     """Run a recipe end to end; command-line options override the recipe."""
     _full_run(
@@ -111,6 +122,7 @@ def run(
         retain_eval=retain_eval,
         prompt_format=prompt_format,
         relearn=relearn,
+        quick=quick,
     )
 
 
@@ -177,6 +189,7 @@ def compare(
     ),
     prompt_format: c.OptStr = c.PromptFormatOpt,
     relearn: c.OptInt = c.RelearnOpt,
+    quick: bool | None = c.QuickOpt,
     resume: bool = c.ResumeOpt,
 ) -> None:
     """Run several methods on the same data and seed; one table of forgetting per quantization type."""
@@ -187,7 +200,7 @@ def compare(
 
     values = {"model": model, "forget": forget, "retain": retain, "seed": seed, "types": types, "holdout": holdout}
     values.update({"reference": reference, "retain_eval": retain_eval, "prompt_format": prompt_format})
-    cfg = config.resolve(recipe, c.overrides(**values, relearn=relearn))
+    cfg = config.resolve(recipe, c.overrides(**values, relearn=relearn, quick=quick))
     out = out or default_out("compare")
     check_out_free(out)
     training = c.overrides(steps=steps, robust_to=robust_to, until=until)

@@ -133,3 +133,25 @@ def _materialize_atomically(gguf_path: Path, folder: Path) -> None:
         os.replace(tmp / "model", folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def parameter_count(model_dir: Path) -> int:
+    """The model's parameters, read from its safetensors headers (no weights loaded); an MLX-quantized
+    folder's packed uint32 matrices count as the values they hold."""
+    import json
+
+    from safetensors import safe_open
+
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    bits = (config.get("quantization") or {}).get("bits")
+    total = 0
+    for path in sorted(Path(model_dir).glob("*.safetensors")):
+        with safe_open(str(path), "numpy") as f:
+            for name in f.keys():
+                piece = f.get_slice(name)
+                count = 1
+                for d in piece.get_shape():
+                    count *= d
+                packed = bits and piece.get_dtype() == "U32"
+                total += count * (32 // bits) if packed else count
+    return total

@@ -44,7 +44,7 @@ def model_specs(
         return specs + quantized_specs(role, source.gguf, others, out_dir, prompter, progress, grid)
     backend = MLXBackend.of(source)
     f16 = export_gguf(backend.weights(), source.mlx_dir, out_dir / f"{role}-F16.gguf", None)
-    return variant_specs(role, f16, backend.prompter, types, out_dir, progress, mlx_backend=backend)
+    return variant_specs(role, f16, backend.prompter, types, out_dir, progress, mlx_backend=backend, source=source)
 
 
 def run_check(
@@ -97,10 +97,11 @@ def run_check(
     measured = measure_reference(inputs, progress)
     progress.stage("check", len(specs))
     results = check_variants(specs, inputs, cfg, progress)
-    progress.stage("linguistic score (perplexity under the original model)")
-    original = MLXBackend.of(sources.get("base") or sources["model"])  # without --base, the checked model itself
-    add_linguistic_scores(results, original)
-    original.close()
+    if not check.quick:
+        progress.stage("linguistic score (perplexity under the original model)")
+        original = MLXBackend.of(sources.get("base") or sources["model"])  # without --base, the checked model
+        add_linguistic_scores(results, original)
+        original.close()
     base_type = next((r.spec.qtype for r in results if r.spec.model == "base"), None)
     summary = finish_summary(results, measured, base_type, check)
     if check.relearn:

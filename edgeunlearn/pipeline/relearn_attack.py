@@ -65,7 +65,7 @@ def relearn_attack(
     fuse(attacker, None)
     f16 = export_gguf(attacker.weights(), source.mlx_dir, folder / "relearned-F16.gguf", source.gguf)
     specs = variant_specs(
-        "relearned", f16, attacker.prompter, inputs.llama_types, folder, progress, mlx_backend=attacker
+        "relearned", f16, attacker.prompter, inputs.llama_types, folder, progress, mlx_backend=attacker, source=source
     )
     watched = dataclasses.replace(
         inputs, forget=[inputs.forget[i] for i in held], retain=[], retain_eval=[], holdout=[], general=[]

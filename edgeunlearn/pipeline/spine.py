@@ -45,6 +45,7 @@ def check_variants(specs: list[VariantSpec], inputs: Inputs, cfg: RunConfig, pro
                 cfg.check.max_new_tokens,
                 inputs.holdout,
                 inputs.general,
+                cfg.check.quick,
             )
         )
         progress.variant(results[-1])
@@ -150,7 +151,8 @@ def check_base(cfg: RunConfig, inputs: Inputs, backend, progress: Progress) -> l
     )
     progress.stage("check base", len(specs))
     results = check_variants(specs, inputs, cfg, progress)
-    add_linguistic_scores(results, backend)  # `backend` is still the base model here
+    if not cfg.check.quick:
+        add_linguistic_scores(results, backend)  # `backend` is still the base model here
     return results
 
 
@@ -218,6 +220,8 @@ def check_unlearned(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progr
     )
     progress.stage("check unlearned", len(specs))
     results = check_variants(specs, inputs, cfg, progress)
+    if cfg.check.quick:
+        return results
     progress.stage("linguistic score (perplexity under the original model)")
     original = MLXBackend.of(inputs.model)
     add_linguistic_scores(results, original)
@@ -228,7 +232,10 @@ def check_unlearned(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progr
 def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress = SILENT) -> dict:
     """Run everything into `folder`; returns the summary also written to results.json."""
     from edgeunlearn.backends.mlx_backend import MLXBackend
+    from edgeunlearn.training.callbacks import StageClock
 
+    progress = StageClock(progress)
+    progress.stage("load model and data")
     write_manifest(
         folder,
         "run",
@@ -257,5 +264,6 @@ def run_spine(cfg: RunConfig, inputs: Inputs, folder: Path, progress: Progress =
     summary["prompt_format"] = backend.prompter.format  # what `auto` chose
     if attack is not None:
         summary["relearn"] = attack
+    summary["stages"] = progress.seconds()  # where the time went (benchmarks/demo_stages.py prints it)
     write_json(folder / "results.json", summary)
     return summary

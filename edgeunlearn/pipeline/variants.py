@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from functools import partial
 from pathlib import Path
 
@@ -41,21 +43,71 @@ def quantized_specs(
     return specs
 
 
-def mlx_specs(model: str, source, bits: list[int], weights=None) -> list[VariantSpec]:
-    """MLX-quantized variants of `source` (a ModelSource), optionally with other (fused) weights."""
+F32 = "llama.cpp F32"
+F32_ROUTE_MAX_PARAMS = 600_000_000  # beyond, an F32 copy on disk costs more than MLX's slower answers
+
+
+def mlx_specs(model: str, source, bits: list[int], prompter, weights=None) -> list[VariantSpec]:
+    """MLX-quantized variants of `source` (a ModelSource), optionally with other (fused) weights. A small model's
+    variant is answered by llama.cpp from an F32 GGUF of its rounded weights (the values MLX computes with;
+    llama.cpp answers several times faster), written to a temporary folder and removed after the check."""
     from edgeunlearn.backends.mlx_backend import open_mlx
     from edgeunlearn.quantize.mlx_affine import variant_name
 
-    return [
-        VariantSpec(
-            f"{model} {variant_name(b)}",
-            model,
-            "mlx",
-            variant_name(b),
-            partial(open_mlx, source.mlx_dir, weights, b, source.prompt_format),
-        )
-        for b in bits
-    ]
+    specs = []
+    for b in bits:
+        name, qtype = f"{model} {variant_name(b)}", variant_name(b)
+        if through_f32(source):
+            opener = partial(_open_f32, partial(_grid_weights, source, weights, b), source, prompter)
+            specs.append(VariantSpec(name, model, "mlx", qtype, opener, engine=F32))
+        else:
+            specs.append(VariantSpec(name, model, "mlx", qtype, partial(open_mlx, source.mlx_dir, weights, b)))
+    return specs
+
+
+def fp32_spec(model: str, backend, source, prompter) -> VariantSpec:
+    """The MLX model at full precision (e.g. fused after training); for a small model answered by llama.cpp
+    from an F32 GGUF of the very same weights. Either way `backend` is closed by the check."""
+    name = f"{model} MLX fp32"
+    if not through_f32(source):
+        return VariantSpec(name, model, "mlx", "fp32", lambda: backend)
+    opener = partial(_open_f32, partial(_weights_then_close, backend), source, prompter)
+    return VariantSpec(name, model, "mlx", "fp32", opener, engine=F32)
+
+
+def through_f32(source) -> bool:
+    from edgeunlearn.models.resolve import parameter_count
+
+    return parameter_count(source.mlx_dir) <= F32_ROUTE_MAX_PARAMS
+
+
+def _weights_then_close(backend) -> dict:
+    weights = backend.weights()
+    backend.close()
+    return weights
+
+
+def _grid_weights(source, weights, bits: int) -> dict:
+    from edgeunlearn.backends.mlx_backend import open_mlx
+
+    backend = open_mlx(source.mlx_dir, weights, bits, source.prompt_format)
+    try:
+        return backend.weights()
+    finally:
+        backend.close()
+
+
+def _open_f32(weights_of, source, prompter):
+    from edgeunlearn.backends.llamacpp_backend import LlamaCppBackend
+    from edgeunlearn.export import export_gguf
+
+    folder = Path(tempfile.mkdtemp(prefix="edgeunlearn-f32-"))
+    try:
+        path = export_gguf(weights_of(), source.mlx_dir, folder / "model-F32.gguf", source.gguf, "F32")
+        return LlamaCppBackend(path, prompter.tokenizer, prompt_format=prompter.format, delete_after=folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def variant_specs(
@@ -73,9 +125,10 @@ def variant_specs(
     grid_source: Path | None = None,
 ) -> list[VariantSpec]:
     """The one list of variants every check runs (run, check, compare, release, the relearning attack), in
-    order: the MLX model at full precision (when `mlx_backend` is given), the F16 GGUF, each llama.cpp type
-    quantized from it under `out_dir`, then each MLX affine grid of `source` (with `weights`, e.g. fused)."""
-    specs = [VariantSpec(f"{role} MLX fp32", role, "mlx", "fp32", lambda: mlx_backend)] if mlx_backend else []
+    order: the MLX model at full precision (when `mlx_backend` is given, with `source` its ModelSource), the F16
+    GGUF, each llama.cpp type quantized from it under `out_dir`, then each MLX affine grid of `source` (with
+    `weights`, e.g. fused)."""
+    specs = [fp32_spec(role, mlx_backend, source, prompter)] if mlx_backend is not None else []
     specs.append(gguf_spec(f"{role} F16", role, f16, prompter, "F16"))
     specs += quantized_specs(role, f16, types, out_dir, prompter, progress, grid_source)
-    return specs + (mlx_specs(role, source, bits, weights) if source is not None else [])
+    return specs + (mlx_specs(role, source, bits, prompter, weights) if bits else [])

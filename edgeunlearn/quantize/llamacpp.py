@@ -65,26 +65,30 @@ def quantize_gguf(src: Path, dst: Path, type_name: str, threads: int | None = No
 
 def tensor_types(path: Path) -> dict[str, int]:
     """How many tensors of each type the file holds, e.g. {'Q5_0': 180, 'Q4_K': 30, 'F32': 61}."""
-    import gguf
+    from edgeunlearn.models.gguf_header import tensor_table
 
-    reader = gguf.GGUFReader(str(path))
-    return dict(Counter(t.tensor_type.name for t in reader.tensors).most_common())
+    return dict(Counter(t.type_name for t in tensor_table(path)).most_common())
 
 
 def grid_match(path: Path, source: Path) -> float:
     """Share of `source`'s tensors that `path` holds byte for byte with the same type: 1.0 means
     re-quantizing to this type reproduces the source file's weights exactly (the same grid)."""
-    import gguf
     import numpy as np
 
-    ours = {t.name: t for t in gguf.GGUFReader(str(path)).tensors}
-    theirs = gguf.GGUFReader(str(source)).tensors
-    same = sum(
-        1
-        for t in theirs
-        if t.name in ours and ours[t.name].tensor_type == t.tensor_type and np.array_equal(ours[t.name].data, t.data)
-    )
-    return same / max(len(theirs), 1)
+    from edgeunlearn.models.gguf_header import tensor_table
+
+    ours = {t.name: t for t in tensor_table(path)}
+    theirs = tensor_table(source)
+    our_bytes = np.memmap(path, dtype=np.uint8, mode="r")
+    their_bytes = np.memmap(source, dtype=np.uint8, mode="r")
+
+    def same(t) -> bool:
+        o = ours.get(t.name)
+        if o is None or o.type_name != t.type_name or o.n_bytes != t.n_bytes:
+            return False
+        return np.array_equal(our_bytes[o.offset : o.offset + o.n_bytes], their_bytes[t.offset : t.offset + t.n_bytes])
+
+    return sum(same(t) for t in theirs) / max(len(theirs), 1)
 
 
 @contextmanager
