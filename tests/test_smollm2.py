@@ -86,7 +86,7 @@ def test_truth_ratio_shows_the_base_prefers_true_answers_on_both_backends(smollm
     judge = Judge()
     mlx = MLXBackend(smollm2.mlx_dir)
     for backend in (mlx, LlamaCppBackend(smol_f16, mlx.tokenizer)):
-        results = evaluate_items(backend, forget, judge, 8, forget=True)
+        results = evaluate_items(backend, forget, judge, backend.generate(forget, 8), forget=True)
         ratios = [r.truth_ratio for r in results]
         assert all(r < 1 for r in ratios), ratios  # the true capital beats the wrong ones, per token
         figures = tofu_figures(results, [])
@@ -94,5 +94,6 @@ def test_truth_ratio_shows_the_base_prefers_true_answers_on_both_backends(smollm
         assert figures["forget_truth_ratio_stat"] == pytest.approx(np.mean(ratios)) and "tofu_note" not in figures
         backend.close()
     bare = [QAItem(f.question, f.answer, f.keywords) for f in forget]  # no paraphrased/perturbed fields
-    results = evaluate_items(MLXBackend(smollm2.mlx_dir), bare, judge, 4, forget=True)
+    bare_backend = MLXBackend(smollm2.mlx_dir)
+    results = evaluate_items(bare_backend, bare, judge, bare_backend.generate(bare, 4), forget=True)
     assert all(r.truth_ratio is None for r in results) and "tofu_note" in tofu_figures(results, [])

@@ -121,11 +121,11 @@ def mean_logprob(results: Sequence[ItemResult]) -> float | None:
 
 
 def evaluate_items(
-    backend, items: Sequence[QAItem], judge: Judge, max_new_tokens: int, forget: bool
+    backend, items: Sequence[QAItem], judge: Judge, answers: Sequence[str], forget: bool
 ) -> list[ItemResult]:
+    """Every figure of each item, from its greedy `answer` and the backend's scores."""
     if not items:
         return []
-    answers = backend.generate(list(items), max_new_tokens)
     logprobs = backend.score(items)
     facts = judge.facts.assess(items, answers, forget)
     ratios = truth_ratios(backend, items)
@@ -207,28 +207,27 @@ def evaluate_variant(
 
     start = time.perf_counter()
     backend = spec.open()
+    general = [] if quick else list(general)  # the full check's utility guard: three times the demo's items
     try:
+        # one generate call for every set: the backends answer many sequences per pass
+        answers = backend.generate([*forget, *retain, *general], max_new_tokens)
+        forget_answers, retain_answers = answers[: len(forget)], answers[len(forget) : len(forget) + len(retain)]
+        general_answers = answers[len(forget) + len(retain) :]
         if quick:
-            f, r = (
-                known_items(backend, forget, judge, max_new_tokens),
-                known_items(backend, retain, judge, max_new_tokens),
-            )
+            f, r = known_items(forget, judge, forget_answers), known_items(retain, judge, retain_answers)
         else:
-            f = evaluate_items(backend, forget, judge, max_new_tokens, forget=True)
-            r = evaluate_items(backend, retain, judge, max_new_tokens, forget=False)
-        g = known_items(backend, general, judge, max_new_tokens)
+            f = evaluate_items(backend, forget, judge, forget_answers, forget=True)
+            r = evaluate_items(backend, retain, judge, retain_answers, forget=False)
+        g = known_items(general, judge, general_answers)
         metrics = {"membership_auc": membership(backend, forget, holdout)} if holdout and not quick else {}
     finally:
         backend.close()
     return VariantResult(spec, f, r, time.perf_counter() - start, metrics, g)
 
 
-def known_items(backend, items: Sequence[QAItem], judge: Judge, max_new_tokens: int) -> list[ItemResult]:
+def known_items(items: Sequence[QAItem], judge: Judge, answers: Sequence[str]) -> list[ItemResult]:
     """Only whether each item is known (the general set's utility check and the quick check need no scores or
     entity figures)."""
-    if not items:
-        return []
-    answers = backend.generate(list(items), max_new_tokens)
     results = []
     for item, answer in zip(items, answers):
         v = judge.verdict(item, answer)

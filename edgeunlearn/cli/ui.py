@@ -125,10 +125,17 @@ def results_table(summary: dict, with_types: bool = True) -> Table:
     return table
 
 
-def metrics_table(summary: dict) -> Table:
+def shown_figures(summary: dict) -> list:
+    """The terminal's figures that some variant has (a quick check has none)."""
     from edgeunlearn.figures import figures
 
-    shown = [f for f in figures() if f.terminal]
+    return [f for f in figures() if f.terminal and any(f.value(row) is not None for row in summary["variants"])]
+
+
+def metrics_table(summary: dict) -> Table | None:
+    shown = shown_figures(summary)
+    if not shown:
+        return None
     table = Table(title="Evaluation per variant (legend below)", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("variant", no_wrap=True)
     for figure in shown:
@@ -140,10 +147,10 @@ def metrics_table(summary: dict) -> Table:
 
 def metric_notes(summary: dict) -> list[str]:
     """The legend, then why a figure is missing: no NLI model, no retain model, data without TOFU fields."""
-    from edgeunlearn.figures import figures
-
-    legend = "; ".join(f"{f.header}: {f.help}" for f in figures() if f.terminal)
-    notes = [legend]
+    shown = shown_figures(summary)
+    if not shown:
+        return ["quick check: known / recovery only (drop --quick for every figure)"]
+    notes = ["; ".join(f"{f.header}: {f.help}" for f in shown)]
     notes += [summary.get(part, {}).get("note") for part in ("judge", "reference")]
     notes.append(next((v["tofu_note"] for v in summary["variants"] if v.get("tofu_note")), None))
     return [note for note in notes if note]
@@ -162,7 +169,9 @@ def show_results(summary: dict, folder: Path | None = None) -> None:
     lines = verdict_lines(summary)
     for line in lines:
         console.print(f"[bold]{line}[/]" if " come back" in line else line)
-    console.print(metrics_table(summary))
+    metrics = metrics_table(summary)
+    if metrics is not None:
+        console.print(metrics)
     for note in metric_notes(summary):
         console.print(f"[dim]{note}[/]")
     if folder is not None:
