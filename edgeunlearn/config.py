@@ -44,6 +44,12 @@ class TrainConfig:
         "keywords, so the answer's shape, shared with what must be kept, is not pushed down)",
     )
     checkpoint_every: int = _opt(0, "save the adapter every N steps (0: only at the end)")
+    base_precision: str = _opt(
+        "fp32",
+        "the base's weights while training: fp32, bf16, q8 or q4 (MLX affine, group 64); the export still fuses "
+        "into the original full-precision weights",
+    )
+    grad_checkpoint: bool = _opt(False, "recompute each block's activations in the backward pass (less memory)")
     sure: bool = _opt(False, "SURE: train only the output rows most salient for the forget loss")
     sure_percentile: float = _opt(90.0, "SURE: keep rows whose saliency is at or above this percentile")
     robust_to: tuple[str, ...] = _opt(

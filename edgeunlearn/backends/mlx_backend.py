@@ -34,6 +34,17 @@ class MLXBackend:
         self.prompter = Prompter(self.tokenizer, prompt_format)
         self.pad_id = self.tokenizer.pad_token_id or 0
         self.model.eval()
+        self.base_precision = "fp32"
+        self._full_weights: dict[str, np.ndarray] | None = None  # a reduced base's fused fp32 weights
+
+    def reduce_base(self, precision: str, checkpoint: bool = False) -> None:
+        """Train over a bf16 or quantized copy of the base (see mlx_memory), optionally with checkpointing."""
+        from edgeunlearn.backends import mlx_memory
+
+        mlx_memory.reduce_base(self.model, precision)
+        self.base_precision = precision
+        if checkpoint:
+            mlx_memory.checkpoint_layers(self.model)
 
     # --- LoRA -------------------------------------------------------------------------------
     def add_lora(self, rank: int, scale: float, dropout: float, keys: Sequence[str], num_layers: int) -> None:
@@ -80,10 +91,17 @@ class MLXBackend:
                 layer.scale = scale
 
     def fuse_lora(self) -> None:
-        """Fold every LoRA update into its base weight (in place, irreversible)."""
+        """Fold every LoRA update into its base weight (in place, irreversible). Over a reduced base, `weights()`
+        then gives the original fp32 weights plus the update; the MLX model computes with the reduced form."""
         from mlx.utils import tree_unflatten
         from mlx_lm.tuner.lora import LoRALinear
 
+        if self.base_precision != "fp32":
+            from edgeunlearn.backends import mlx_memory
+
+            originals = mlx_memory.original_weights(self.model, self.model_dir)
+            fused = mlx_memory.fused_full_precision(self.named_lora_layers(), originals)
+            self._full_weights = {**originals, **fused}
         fused = [(name, m.fuse()) for name, m in self.model.named_modules() if isinstance(m, LoRALinear)]
         if fused:
             self.model.update_modules(tree_unflatten(fused))
@@ -92,6 +110,13 @@ class MLXBackend:
         """HF-named fp32 weights as numpy (after `fuse_lora`, the unlearned model's)."""
         import mlx.core as mx
         from mlx.utils import tree_flatten
+
+        if self._full_weights is not None:
+            return dict(self._full_weights)
+        if self.base_precision != "fp32":
+            from edgeunlearn.errors import RunError
+
+            raise RunError("a reduced-precision base has no full-precision weights before fuse_lora()")
 
         return {k: np.array(v.astype(mx.float32)) for k, v in tree_flatten(self.model.parameters())}
 

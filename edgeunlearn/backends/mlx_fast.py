@@ -28,17 +28,18 @@ ROUNDER = 12582912.0  # 1.5 · 2^23: adding it rounds a float32 of magnitude < 2
 
 @mx.compile
 def exp2_poly(x: mx.array) -> mx.array:
-    """e^x for float32 x, from multiplies and adds (x clipped to [−87, 88])."""
-    x = mx.clip(x, LOWEST, HIGHEST)
+    """e^x from multiplies and adds, computed in float32 (x clipped to [−87, 88]), in x's dtype."""
+    dtype = x.dtype
+    x = mx.clip(x.astype(mx.float32), LOWEST, HIGHEST)
     shifted = x * LOG2E + ROUNDER  # x·log2(e) rounded to an integer n sits in the low mantissa bits (no floor:
     n = shifted - ROUNDER  # slow on CPU)
     t = (x - n * LN2_HIGH) - n * LN2_LOW  # x − n·ln 2 in two parts (Cody–Waite), exact for the large |n|
-    p = mx.array(COEFFICIENTS[0], dtype=x.dtype)
+    p = mx.array(COEFFICIENTS[0], dtype=mx.float32)
     for c in COEFFICIENTS[1:]:
         p = p * t + c
     # (bits of `shifted` + 127) << 23 are the bits of 2^n: the constant part of `shifted` shifts out
     two_to_n = ((shifted.view(mx.int32) + 127) << 23).view(mx.float32)
-    return p * two_to_n
+    return (p * two_to_n).astype(dtype)
 
 
 @mx.compile

@@ -39,9 +39,12 @@ class SharedPrefixCache:
 
 def shares_prefix(model) -> bool:
     """Whether the model's layers keep plain key/value caches (sliding-window caches, as Gemma 3 makes,
-    are left to the plain forward)."""
+    are left to the plain forward), and are not checkpointed (a recomputed block would not see the shared
+    keys it stored in the cache the first time)."""
     from mlx_lm.models.cache import KVCache
 
+    if getattr(type(model.layers[0]), "checkpointed", False):
+        return False
     if not hasattr(model, "make_cache"):
         return True
     return all(type(c) is KVCache for c in model.make_cache())

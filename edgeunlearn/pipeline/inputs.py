@@ -210,6 +210,17 @@ def check_training_shape(t) -> None:
         raise UserError(f"train.forget_focus {t.forget_focus!r} is unknown: use {' or '.join(FOCUS_MODES)}")
     if any(not g > 0 for g in t.snap_gains):
         raise UserError(f"train.snap_gains must be positive numbers, got {list(t.snap_gains)}: fix the recipe")
+    check_base_precision(t)
+
+
+def check_base_precision(t) -> None:
+    from edgeunlearn.backends.mlx_memory import PRECISIONS
+
+    if t.base_precision not in PRECISIONS:
+        raise UserError(f"train.base_precision {t.base_precision!r} is unknown: use {', '.join(PRECISIONS)}")
+    if t.base_precision != "fp32" and (t.robust_to or t.sure):
+        needs = "--robust-to" if t.robust_to else "train.sure"
+        raise UserError(f"{needs} needs the fp32 base: drop train.base_precision {t.base_precision} or {needs}")
 
 
 def prepare_release(cfg: RunConfig) -> Inputs:

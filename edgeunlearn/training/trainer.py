@@ -62,6 +62,7 @@ def train(
 
     check_inputs(method, bool(retain), args)
     mx.random.seed(seed)
+    backend.reduce_base(cfg.base_precision, cfg.grad_checkpoint)
     backend.add_lora(cfg.lora_rank, cfg.lora_scale, cfg.lora_dropout, cfg.lora_keys, cfg.lora_layers)
     retain, watched = _retain_for(method, retain, cfg, seed)
     inputs, masks = _inputs(backend, method, forget, retain, cfg, seed, templates)
