@@ -125,3 +125,45 @@ def bytes_per_parameter(precision: str) -> float:
     if precision == "bf16":
         return 2.0
     return int(precision[1:]) / 8 + 2 * 2 / GROUP_SIZE
+
+
+PROCESS_BYTES = 0.45 * 2**30  # Python, MLX, llama.cpp and the tokenizer loaded, before any model
+
+
+def predicted_training_peak(
+    config: dict, parameters: int, precision: str, checkpoint: bool, tokens: int, rank: int = 8, on_cpu: bool = True
+) -> dict[str, float]:
+    """Bytes a LoRA step needs, by part: the base as stored, the LoRA matrices with their gradients and AdamW
+    moments, the activations kept for the backward pass (per token and layer: the inputs of every product,
+    attention probabilities), the vocabulary logits of the answer window, and on CPU the fp32 widening of a
+    reduced base's weights (all layers without checkpointing, one with). A plan, not a measurement:
+    benchmarks/memory_scale.py measures."""
+    h, layers = config["hidden_size"], config["num_hidden_layers"]
+    inner = config.get("intermediate_size", 4 * h)
+    heads = config.get("num_attention_heads", 1)
+    kv = config.get("num_key_value_heads", heads) * config.get("head_dim", h // heads)
+    lora = rank * layers * (8 * h + 2 * kv + 3 * inner) * 16
+    per_token_layer = 4 * (10 * h + 4 * inner) + 8 * heads * tokens
+    kept_layers = 1 if checkpoint else layers
+    activations = tokens * (4 * h * layers + per_token_layer * kept_layers)
+    logits = tokens * config.get("vocab_size", 32000) * 4 * 3
+    per_layer_params = max(parameters - config.get("vocab_size", 0) * h, 0) / max(layers, 1)
+    widened = 4 * per_layer_params * kept_layers if (precision != "fp32" and on_cpu) else 0.0
+    return {
+        "process": PROCESS_BYTES,
+        "base weights": parameters * bytes_per_parameter(precision),
+        "LoRA, gradients, AdamW": float(lora),
+        "activations": float(activations),
+        "logits": float(logits),
+        "fp32 widening (CPU)": float(widened),
+    }
+
+
+def predicted_check_peak(config: dict, parameters: int, parallel: int = 16, seq_tokens: int = 512) -> dict[str, float]:
+    """Bytes the check needs: llama.cpp holding an F16 GGUF and its KV cache (F16, every sequence), or the
+    MLX model at fp32 (the larger of the two; one variant is open at a time)."""
+    h, layers = config["hidden_size"], config["num_hidden_layers"]
+    heads = config.get("num_attention_heads", 1)
+    kv = config.get("num_key_value_heads", heads) * config.get("head_dim", h // heads)
+    llama_cpp = parameters * 2 + parallel * seq_tokens * layers * 2 * kv * 2
+    return {"process": PROCESS_BYTES, "model being checked": float(max(llama_cpp, parameters * 4))}

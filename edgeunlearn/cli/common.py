@@ -63,6 +63,19 @@ RelearnOpt = typer.Option(
     "the other half comes back at full precision and each type (recipe: check.relearn)",
 )
 
+BasePrecisionOpt = typer.Option(
+    None,
+    "--base-precision",
+    help="the base's weights while training: fp32, bf16, q8 or q4 (less memory; the export still fuses into the "
+    "original full-precision weights; recipe: train.base_precision)",
+)
+GradCheckpointOpt = typer.Option(
+    None,
+    "--grad-checkpoint/--no-grad-checkpoint",
+    help="recompute each block's activations in the backward pass: less memory, ~1 more forward of compute "
+    "(recipe: train.grad_checkpoint)",
+)
+
 QuickOpt = typer.Option(
     None,
     "--quick/--full-check",
@@ -109,5 +122,5 @@ def overrides(**values) -> dict:
     """Command-line values keyed by their config path (None: not given)."""
     keys = {"steps": "train.steps", "types": "quantize.types", "augmented": "augment.data"}
     keys.update({"robust_to": "train.robust_to", "until": "train.until", "relearn": "check.relearn"})
-    keys["quick"] = "check.quick"
+    keys.update(quick="check.quick", base_precision="train.base_precision", grad_checkpoint="train.grad_checkpoint")
     return {keys.get(k, k): (str(v) if isinstance(v, Path) else v) for k, v in values.items()}

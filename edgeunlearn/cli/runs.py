@@ -101,6 +101,8 @@ def run(
     prompt_format: c.OptStr = c.PromptFormatOpt,
     relearn: c.OptInt = c.RelearnOpt,
     quick: bool | None = c.QuickOpt,
+    base_precision: c.OptStr = c.BasePrecisionOpt,
+    grad_checkpoint: bool | None = c.GradCheckpointOpt,
 ) -> None:
     """Run a recipe end to end; command-line options override the recipe."""
     _full_run(
@@ -123,6 +125,8 @@ def run(
         prompt_format=prompt_format,
         relearn=relearn,
         quick=quick,
+        base_precision=base_precision,
+        grad_checkpoint=grad_checkpoint,
     )
 
 
@@ -140,6 +144,8 @@ def unlearn(
     until: bool | None = c.UntilOpt,
     types: c.OptStr = c.TypesOpt,
     prompt_format: c.OptStr = c.PromptFormatOpt,
+    base_precision: c.OptStr = c.BasePrecisionOpt,
+    grad_checkpoint: bool | None = c.GradCheckpointOpt,
 ) -> None:
     """Train a LoRA adapter that unlearns the forget set (no export, no check)."""
     from edgeunlearn import config
@@ -149,7 +155,7 @@ def unlearn(
 
     values = {"model": model, "forget": forget, "retain": retain, "method": method, "seed": seed, "steps": steps}
     values.update({"augmented": augmented, "robust_to": robust_to, "until": until, "types": types})
-    values["prompt_format"] = prompt_format
+    values.update(prompt_format=prompt_format, base_precision=base_precision, grad_checkpoint=grad_checkpoint)
     cfg, inputs, out = _plan(config_path, out, "unlearn", **values)
     progress = RichProgress()
     try:
