@@ -31,7 +31,7 @@ from mlx_lm.models import llama
 from mlx_lm.tuner.utils import linear_to_lora_layers
 from mlx.utils import tree_flatten
 from edgeunlearn.backends.mlx_fast import fast_lora_class, use_fast_activations
-from edgeunlearn.backends.mlx_memory import checkpoint_layers, reduce_base
+from edgeunlearn.backends.mlx_memory import checkpoint_layers, quantize_in_place, reduce_base
 from edgeunlearn.config import MethodArgs
 from edgeunlearn.methods import get_method
 from edgeunlearn.training.batching import make_batch
@@ -43,12 +43,15 @@ args = llama.ModelArgs(model_type="llama", hidden_size=1536, num_hidden_layers=l
                        num_attention_heads=12, num_key_value_heads=12, rms_norm_eps=1e-5, vocab_size=32000,
                        tie_word_embeddings=True)
 model = llama.Model(args)
-# materialize block by block in the target precision: the fp32 draw of one block at a time
+# materialize block by block in the target form: one block's fp32 draw at a time, never the whole model's
 for block in [model.model.embed_tokens, *model.layers, model.model.norm]:
     if precision != "fp32":
         block.update(nn.utils.tree_map(lambda p: p.astype(mx.bfloat16), block.parameters()))
+    if precision.startswith("q"):
+        quantize_in_place(block, int(precision[1:]))
     mx.eval(block.parameters())
-reduce_base(model, precision)
+reduce_base(model, precision)  # what is left to do: the fp32 widening on CPU
+mx.reset_peak_memory()
 params = sum(v.size for _, v in tree_flatten(model.parameters()))
 if checkpoint:
     checkpoint_layers(model)

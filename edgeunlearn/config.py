@@ -49,7 +49,11 @@ class TrainConfig:
         "the base's weights while training: fp32, bf16, q8 or q4 (MLX affine, group 64); the export still fuses "
         "into the original full-precision weights",
     )
-    grad_checkpoint: bool = _opt(False, "recompute each block's activations in the backward pass (less memory)")
+    grad_checkpoint: bool = _opt(
+        False,
+        "recompute each block's activations in the backward pass (less memory); always on for a reduced "
+        "base_precision on CPU, whose fp32 widening of the weights would otherwise be kept",
+    )
     sure: bool = _opt(False, "SURE: train only the output rows most salient for the forget loss")
     sure_percentile: float = _opt(90.0, "SURE: keep rows whose saliency is at or above this percentile")
     robust_to: tuple[str, ...] = _opt(

@@ -1,6 +1,7 @@
 """The CLI as a user runs it: exit codes, one-line errors, nothing half-written."""
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -497,3 +498,40 @@ def test_an_interrupted_compare_resumes_keeping_the_methods_it_finished(tmp_path
     comparison = json.loads((out / "compare.json").read_text())
     assert [m["label"] for m in comparison["methods"]] == ["ga", "npo"]
     assert _run(*args, "--resume").exit_code == 2  # out exists now: nothing to resume into
+
+
+def test_a_quick_run_checks_only_what_is_known_and_records_where_the_time_went(
+    tmp_path, tiny_model, forget, monkeypatch
+):
+    """--quick: greedy answers and verdicts only (no scores, judge figures, general set or Linguistic Score);
+    the MLX variants are answered by llama.cpp from an F32 GGUF of the same weights, removed afterwards."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("quantize: {types: [Q8_0], mlx_bits: [4]}\ncheck: {max_new_tokens: 4}\ntrain: {steps: 1}\n")
+    out, scratch = tmp_path / "run", tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the F32 copies go
+    result = _run("run", recipe, "--model", tiny_model, "--forget", forget, "--method", "ga", "--quick", "--out", out)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "results.json").read_text())
+    names = [v["name"] for v in summary["variants"]]
+    assert names == ["base F16", "base Q8_0", "base MLX-4bit", "unlearned MLX fp32", "unlearned F16",
+                     "unlearned Q8_0", "unlearned MLX-4bit"]  # fmt: skip
+    for v in summary["variants"]:
+        assert v["forget_known"] is not None and v["general_items"] == [] and v["general_known"] is None
+        assert v["kfr"] is None and v["forget_mean_logprob"] is None and "membership_auc" not in v
+        assert all(item["mean_logprob"] is None for item in v["forget_items"])
+        assert v["engine"] == ("llama.cpp F32" if v["family"] == "mlx" else "llama.cpp")
+    stages = [s["stage"] for s in summary["stages"]]
+    assert stages[0] == "load model and data" and "train" in stages and "check unlearned" in stages
+    assert "linguistic score (perplexity under the original model)" not in stages
+    assert all(s["seconds"] >= 0 for s in summary["stages"])
+    assert "quick check: known / recovery only" in (out / "results.txt").read_text()
+    assert not list(scratch.iterdir())  # every F32 copy removed after its check
+
+
+def test_doctor_plans_memory_for_a_model_and_refuses_an_unknown_precision():
+    result = _run("doctor", "--model", "default", "--base-precision", "q4", "--grad-checkpoint")
+    assert result.exit_code == 0, result.output
+    assert "memory plan for default" in result.output and "training:" in result.output and "check:" in result.output
+    bad = _run("doctor", "--model", "default", "--base-precision", "q5")
+    assert bad.exit_code == 2 and "use fp32, bf16, q8, q4" in bad.output

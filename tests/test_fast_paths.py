@@ -136,3 +136,18 @@ def test_lora_update_inside_the_product_equals_mlx_lms_layer(backend):
     assert float(mx.abs(layer(x) - want).max()) < 1e-4 * (float(mx.abs(want).max()) + 1)
     with backend.lora_disabled():
         assert float(mx.abs(layer(x) - layer.linear(x)).max()) == 0.0
+
+
+def test_the_tensor_table_matches_the_gguf_packages_reader(smollm2, tmp_path):
+    import gguf
+
+    from edgeunlearn.models.gguf_header import tensor_table
+    from edgeunlearn.quantize.llamacpp import grid_match, quantize_gguf
+
+    for path in (smollm2.gguf, quantize_gguf(smollm2.gguf, tmp_path / "q8.gguf", "Q8_0")):
+        theirs = gguf.GGUFReader(str(path)).tensors
+        ours = tensor_table(path)
+        assert [(t.name, t.type_name, t.offset, t.n_bytes) for t in ours] == [
+            (t.name, t.tensor_type.name, int(t.data_offset), int(t.n_bytes)) for t in theirs
+        ]
+    assert grid_match(smollm2.gguf, smollm2.gguf) == 1.0

@@ -43,7 +43,9 @@ class MLXBackend:
 
         mlx_memory.reduce_base(self.model, precision)
         self.base_precision = precision
-        if checkpoint:
+        # on CPU a reduced base computes through fp32 copies of its weights; kept for the backward pass they
+        # cost more than an fp32 base (10.5 bytes/parameter measured for bf16): recomputing them is the point
+        if checkpoint or mlx_memory.widened(self.model):
             mlx_memory.checkpoint_layers(self.model)
 
     # --- LoRA -------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ GROUP_SIZE = 64
 def reduce_base(model, precision: str) -> None:
     """Cast (bf16) or quantize (q8, q4: MLX affine, group 64) the model's weights in place; fp32 leaves them."""
     import mlx.core as mx
-    import mlx.nn as nn
     from mlx.utils import tree_map
 
     if precision == "fp32":
@@ -31,18 +30,29 @@ def reduce_base(model, precision: str) -> None:
         tree_map(lambda p: p.astype(mx.bfloat16) if mx.issubdtype(p.dtype, mx.floating) else p, model.parameters())
     )
     if precision != "bf16":
-        bits = int(precision[1:])
-
-        def quantizable(_, module) -> bool:
-            weight = getattr(module, "weight", None)
-            return hasattr(module, "to_quantized") and weight is not None and weight.shape[-1] % GROUP_SIZE == 0
-
-        nn.quantize(model, group_size=GROUP_SIZE, bits=bits, class_predicate=quantizable)
+        quantize_in_place(model, int(precision[1:]))
     mx.eval(model.parameters())
     from edgeunlearn.backends.mlx_fast import on_cpu
 
     if on_cpu():
         compute_in_fp32(model)
+
+
+def quantize_in_place(module, bits: int) -> None:
+    """MLX affine quantization (group 64) of every layer in `module` that has a quantized form and rows of a
+    multiple of 64 (embeddings included: the output head of tied models reads them)."""
+    import mlx.nn as nn
+
+    def quantizable(_, layer) -> bool:
+        weight = getattr(layer, "weight", None)
+        return hasattr(layer, "to_quantized") and weight is not None and weight.shape[-1] % GROUP_SIZE == 0
+
+    nn.quantize(module, group_size=GROUP_SIZE, bits=bits, class_predicate=quantizable)
+
+
+def widened(model) -> bool:
+    """Whether some layer computes through an fp32 widening of a reduced weight (CPU)."""
+    return any(type(m).__name__.startswith("Widened") for _, m in model.named_modules())
 
 
 def compute_in_fp32(model) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
@@ -152,18 +153,28 @@ def unlearn(
     from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.pipeline.spine import train_adapter
     from edgeunlearn.runs import run_folder, write_manifest
+    from edgeunlearn.training.callbacks import SILENT
+    from edgeunlearn.training.distributed import main_rank_first, ranks
 
     values = {"model": model, "forget": forget, "retain": retain, "method": method, "seed": seed, "steps": steps}
     values.update({"augmented": augmented, "robust_to": robust_to, "until": until, "types": types})
     values.update(prompt_format=prompt_format, base_precision=base_precision, grad_checkpoint=grad_checkpoint)
-    cfg, inputs, out = _plan(config_path, out, "unlearn", **values)
+    r = ranks()  # under `mlx.launch`: data parallel, rank 0 writes and prints
+    with main_rank_first(r):  # rank 0 imports the model into the cache; the others then read it
+        cfg, inputs, out = _plan(config_path, out, "unlearn", **values)
+    if not r.main:
+        with tempfile.TemporaryDirectory() as scratch:
+            train_adapter(cfg, inputs, MLXBackend.of(inputs.model), Path(scratch), SILENT, ranks=r)
+        return
     progress = RichProgress()
     try:
         with run_folder(out) as folder:
             write_manifest(folder, "unlearn", config.to_dict(cfg), inputs.data_sha256, cfg.seed)
-            result = train_adapter(cfg, inputs, MLXBackend.of(inputs.model), folder, progress)
+            result = train_adapter(cfg, inputs, MLXBackend.of(inputs.model), folder, progress, ranks=r)
     finally:
         progress.close()
+    if r.size > 1:
+        console.print(f"data parallel over {r.size} ranks (each {cfg.train.batch_size // r.size}+ rows of a batch)")
     console.print(
         f"[green]adapter[/] → {out}/adapter  ({result.steps} steps, {result.seconds:.0f} s, "
         f"{result.step_seconds_median:.2f} s/step, final loss {result.final_loss:.3f})"

@@ -15,6 +15,7 @@ import mlx.nn as nn
 from edgeunlearn.errors import UserError
 from edgeunlearn.methods import Method, register
 from edgeunlearn.methods.terms import mean_token_prob
+from edgeunlearn.training.batching import batch_rows, batch_tokens
 
 LN2 = math.log(2.0)
 
@@ -46,17 +47,18 @@ DIVERGENCES = {
 }
 
 
-def flat_objective(p_template: mx.array, p_forget: mx.array, divergence: str) -> mx.array:
-    """−g(P̄_e) + f*(g(P̄_f)), averaged over the batch."""
+def flat_objective(p_template: mx.array, p_forget: mx.array, divergence: str, rows: int | None = None) -> mx.array:
+    """−g(P̄_e) + f*(g(P̄_f)), averaged over the batch (over `rows`, the global batch's, when given)."""
     good, bad = DIVERGENCES[divergence]
-    return (-good(p_template) + bad(p_forget)).mean()
+    per_row = -good(p_template) + bad(p_forget)
+    return per_row.sum() / rows if rows else per_row.mean()
 
 
 def flat_loss(model, batches, args):
     forget = batches["forget"]
     p_forget = mean_token_prob(model, forget)
     p_template = mean_token_prob(model, batches["template"])
-    return flat_objective(p_template, p_forget, args.divergence), forget.mask.sum()
+    return flat_objective(p_template, p_forget, args.divergence, batch_rows(forget)), batch_tokens(forget)
 
 
 TEMPLATE_SOURCES = ("refusal", "relearn")  # project refusals, or ReLearn's vague answers to the same questions

@@ -12,6 +12,7 @@ import mlx.nn as nn
 
 from edgeunlearn.backends import mlx_fast
 from edgeunlearn.backends.mlx_prefix import hidden_states
+from edgeunlearn.training.batching import batch_tokens
 
 
 def window_logits(model, batch) -> mx.array:
@@ -50,13 +51,15 @@ def sequence_nll(model, batch) -> mx.array:
 
 def mean_nll(model, batch) -> tuple[mx.array, mx.array]:
     """Token-averaged answer NLL over the batch, and the token count. (scalar, scalar)"""
-    ntoks = batch.mask.sum()
+    ntoks = batch_tokens(batch)
     return -(token_logprobs(model, batch) * batch.mask).sum() / ntoks, ntoks
 
 
-def npo_loss(nll: mx.array, ref_nll: mx.array, beta: float) -> mx.array:
-    """NPO: −(2/β)·log σ(β·(ℓθ − ℓref)), averaged over sequences; ℓ are summed sequence NLLs."""
-    return -(2.0 / beta) * nn.log_sigmoid(beta * (nll - ref_nll)).mean()
+def npo_loss(nll: mx.array, ref_nll: mx.array, beta: float, rows: int | None = None) -> mx.array:
+    """NPO: −(2/β)·log σ(β·(ℓθ − ℓref)), averaged over sequences (over `rows`, the global batch's, when given);
+    ℓ are summed sequence NLLs."""
+    per_row = -(2.0 / beta) * nn.log_sigmoid(beta * (nll - ref_nll))
+    return per_row.sum() / rows if rows else per_row.mean()
 
 
 def mean_token_prob(model, batch) -> mx.array:
@@ -75,7 +78,7 @@ def kl_to_reference(model, batch) -> mx.array:
     switched off. (scalar)"""
     ref = batch.ref_logprobs
     kl = (mx.exp(ref) * (ref - vocab_logprobs(model, batch))).sum(axis=-1)  # (B, W)
-    return (kl * batch.mask).sum() / batch.mask.sum()
+    return (kl * batch.mask).sum() / batch_tokens(batch)
 
 
 def orthogonality_penalty(model, earlier: dict) -> mx.array:

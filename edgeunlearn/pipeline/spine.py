@@ -98,16 +98,19 @@ def judge_summary(check: CheckConfig) -> dict:
     return {"name": check.judge, "nli_model": check.nli_model, "note": note}
 
 
-def train_adapter(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progress: Progress, data=None):
-    """`data`: the TrainingData, when the caller built it early (so bad augmentation fails fast)."""
+def train_adapter(cfg: RunConfig, inputs: Inputs, backend, folder: Path, progress: Progress, data=None, ranks=None):
+    """`data`: the TrainingData, when the caller built it early (so bad augmentation fails fast). `ranks`: under
+    data parallelism, rank 0 builds the training data (and its caches) before the others read them."""
     from edgeunlearn.augment import write_jsonl, write_summary
     from edgeunlearn.methods import get_method
     from edgeunlearn.pipeline.adapters import write_adapter_config
     from edgeunlearn.pipeline.robust import stored_types
     from edgeunlearn.pipeline.training_data import training_data
+    from edgeunlearn.training.distributed import Ranks, main_rank_first
     from edgeunlearn.training.trainer import train
 
-    data = data or training_data(cfg, inputs, backend, progress)
+    with main_rank_first(ranks or Ranks()):
+        data = data or training_data(cfg, inputs, backend, progress)
     stored = stored_types(cfg, inputs, backend, progress)
     if data.augmented is not None:
         write_jsonl(data.augmented, folder / "augmented.jsonl")

@@ -21,6 +21,38 @@ class Batch:
     ref_logprobs: object = None  # (B, W, V) base model's log-probs, for KL-to-reference terms
     start: int = 0  # the first position whose next token is an answer token in some row
     prefix: int = 0  # leading input tokens every row shares (≤ start), run once for all rows
+    total_rows: int | None = None  # data parallel: the global batch's rows and answer tokens, which every
+    total_tokens: float | None = None  # rank's share of a mean divides by (None: this batch's own)
+
+
+def batch_rows(batch: Batch) -> int:
+    """Rows a mean over sequences divides by: the global batch's under data parallelism."""
+    return batch.total_rows if batch.total_rows is not None else batch.inputs.shape[0]
+
+
+def batch_tokens(batch: Batch):
+    """Answer tokens (mask weight) a mean over tokens divides by: the global batch's under data parallelism."""
+    return batch.total_tokens if batch.total_tokens is not None else batch.mask.sum()
+
+
+def shard(batch: Batch, rank: int, size: int) -> Batch:
+    """Rank `rank`'s contiguous share of a global batch, its means still over the global batch."""
+    import dataclasses
+
+    import mlx.core as mx
+
+    rows = batch.inputs.shape[0]
+    lo, hi = rank * rows // size, (rank + 1) * rows // size
+    pick = mx.arange(lo, hi)
+    return dataclasses.replace(
+        batch,
+        inputs=batch.inputs[pick],
+        targets=batch.targets[pick],
+        mask=batch.mask[pick],
+        index=batch.index[lo:hi],
+        total_rows=rows,
+        total_tokens=float(batch.mask.sum()),
+    )
 
 
 def make_batch(pairs: Sequence[tuple], index: Sequence[int], pad_id: int = 0) -> Batch:

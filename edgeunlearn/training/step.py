@@ -3,6 +3,7 @@ over data-parallel ranks), mask them, update AdamW. The trainer and the benchmar
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,13 +39,19 @@ class Step:
 
         from edgeunlearn.training.sure import apply_masks
 
-        loss, grads = self._accumulate(inputs, micro_batches)
-        if self.reduce is not None:
-            loss, grads = self.reduce(loss, grads)
-        if self.masks is not None:
-            grads = apply_masks(grads, self.masks)
-        self.optimizer.update(self.model, grads)
-        mx.eval(self.model.trainable_parameters(), self.optimizer.state, loss)
+        collecting = gc.isenabled()
+        gc.disable()  # building the step's graph allocates thousands of small objects: no collection passes
+        try:
+            loss, grads = self._accumulate(inputs, micro_batches)
+            if self.reduce is not None:
+                loss, grads = self.reduce(loss, grads)
+            if self.masks is not None:
+                grads = apply_masks(grads, self.masks)
+            self.optimizer.update(self.model, grads)
+            mx.eval(self.model.trainable_parameters(), self.optimizer.state, loss)
+        finally:
+            if collecting:
+                gc.enable()
         return float(loss)
 
     def _accumulate(self, inputs: Inputs, micro_batches: int):

@@ -15,9 +15,11 @@ from edgeunlearn.config import MethodArgs, TrainConfig
 from edgeunlearn.data import QAItem
 from edgeunlearn.data.general import general_knowledge
 from edgeunlearn.data.templates import refusal_answers
+from edgeunlearn.errors import UserError
 from edgeunlearn.methods import Method, check_inputs
 from edgeunlearn.training.batching import endless_batches, make_batch
 from edgeunlearn.training.callbacks import SILENT, Progress
+from edgeunlearn.training.distributed import gradient_sum, ranks, sharded
 from edgeunlearn.training.focus import forget_pair
 from edgeunlearn.training.robust import RobustTraining, StoredTypes
 from edgeunlearn.training.snap import Snap
@@ -70,7 +72,14 @@ def train(
     rule = _stop_rule(backend, robust, facts or forget, watched, cfg, forget)
     model = backend.model
     model.train()
-    step_once = Step(model, method, args, cfg.learning_rate, cfg.weight_decay, masks)
+    r = ranks()
+    reduce = None
+    if r.size > 1:  # data parallel: this rank's share of every batch, gradients summed over the ranks
+        if cfg.batch_size < r.size:
+            raise UserError(f"train.batch_size {cfg.batch_size} is below the {r.size} ranks: give each rank a row")
+        inputs.streams = {name: sharded(stream, r) for name, stream in inputs.streams.items()}
+        reduce = gradient_sum(r)
+    step_once = Step(model, method, args, cfg.learning_rate, cfg.weight_decay, masks, reduce)
     if method.needs_retain_reference:
         inputs.reference = _reference(backend, robust)
     progress.stage("train", cfg.steps)
@@ -82,7 +91,7 @@ def train(
         losses.append(step_once(inputs, cfg.grad_accum))
         step_times.append(time.perf_counter() - t0)
         progress.advance(f"loss {losses[-1]:.3f}", step=step, loss=losses[-1])
-        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and r.main:
             save_adapter(model, adapter_dir / f"{step:06d}_{ADAPTER_FILE}")
         if rule is not None and _rule_stops(rule, backend, robust, step, progress):
             break
@@ -92,9 +101,10 @@ def train(
     if robust is not None:
         robust.close()
     model.eval()
-    save_adapter(model, adapter_dir / ADAPTER_FILE)
-    if snap is not None:
-        snap.save(adapter_dir)
+    if r.main:  # rank 0 writes; the others hold the same adapter
+        save_adapter(model, adapter_dir / ADAPTER_FILE)
+        if snap is not None:
+            snap.save(adapter_dir)
     median = float(np.median(step_times)) if step_times else 0.0
     return TrainResult(
         len(losses),
