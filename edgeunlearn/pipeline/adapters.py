@@ -15,6 +15,7 @@ ADAPTER_CONFIG = "adapter_config.json"
 
 def write_adapter_config(adapter_dir: Path, cfg: RunConfig) -> None:
     spec = {"model": cfg.model, "prompt_format": cfg.prompt_format, "method": cfg.method, "train": to_dict(cfg.train)}
+    adapter_dir.mkdir(parents=True, exist_ok=True)
     (adapter_dir / ADAPTER_CONFIG).write_text(json.dumps(spec, indent=2))
 
 

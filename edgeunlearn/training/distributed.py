@@ -61,9 +61,16 @@ def main_rank_first(r: Ranks):
 
 def sharded(stream, r: Ranks):
     """This rank's share of each global batch of `stream`."""
+    from edgeunlearn.errors import UserError
     from edgeunlearn.training.batching import shard
 
     for batch in stream:
+        rows = batch.inputs.shape[0]
+        if rows < r.size:  # every rank sees the same global batch, so every rank stops here together
+            raise UserError(
+                f"a batch of {rows} row(s) cannot be shared by {r.size} ranks (the last of a set whose size "
+                f"is not a multiple of train.batch_size): use fewer ranks or a batch size that divides the sets"
+            )
         yield shard(batch, r.rank, r.size)
 
 
