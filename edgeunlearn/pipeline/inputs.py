@@ -235,6 +235,10 @@ def prepare_release(cfg: RunConfig) -> Inputs:
         raise UserError(
             "--robust-to works with release mode loss (a negated module is not stored as trained): drop one"
         )
+    if cfg.train.base_precision != "fp32":
+        raise UserError(
+            f"release trains its rounds over the fp32 base: drop train.base_precision {cfg.train.base_precision}"
+        )
     if cfg.release.rounds < 1:
         raise UserError(f"--rounds must be at least 1, not {cfg.release.rounds}")
     BANDITS.get(cfg.reveal.bandit)

@@ -61,7 +61,11 @@ def mlx_specs(model: str, source, bits: list[int], prompter, weights=None) -> li
             opener = partial(_open_f32, partial(_grid_weights, source, weights, b), source, prompter)
             specs.append(VariantSpec(name, model, "mlx", qtype, opener, engine=F32))
         else:
-            specs.append(VariantSpec(name, model, "mlx", qtype, partial(open_mlx, source.mlx_dir, weights, b)))
+            specs.append(
+                VariantSpec(
+                    name, model, "mlx", qtype, partial(open_mlx, source.mlx_dir, weights, b, source.prompt_format)
+                )
+            )
     return specs
 
 
