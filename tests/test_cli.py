@@ -535,3 +535,15 @@ def test_doctor_plans_memory_for_a_model_and_refuses_an_unknown_precision():
     assert "memory plan for default" in result.output and "training:" in result.output and "check:" in result.output
     bad = _run("doctor", "--model", "default", "--base-precision", "q5")
     assert bad.exit_code == 2 and "use fp32, bf16, q8, q4" in bad.output
+
+
+def test_reduced_base_settings_are_checked_before_any_work(tmp_path, tiny_model, forget):
+    out = tmp_path / "run"
+    base = ("unlearn", "--model", tiny_model, "--forget", forget, "--method", "ga", "--out", out)
+    _assert_user_error(_run(*base, "--base-precision", "q5"), "train.base_precision 'q5' is unknown", out)
+    _assert_user_error(_run(*base, "--base-precision", "q4", "--robust-to", "Q8_0"), "--robust-to needs the fp32 base",
+                       out)  # fmt: skip
+    recipe = tmp_path / "release.yaml"
+    recipe.write_text("train: {base_precision: bf16}\n")
+    result = _run("release", "--model", tiny_model, "--target", "capitals", "--config", recipe, "--out", out)
+    _assert_user_error(result, "release trains its rounds over the fp32 base", out)
