@@ -41,11 +41,11 @@ class MLXBackend:
         """Train over a bf16 or quantized copy of the base (see mlx_memory), optionally with checkpointing."""
         from edgeunlearn.backends import mlx_memory
 
-        mlx_memory.reduce_base(self.model, precision)
+        widened = mlx_memory.reduce_base(self.model, precision)
         self.base_precision = precision
         # on CPU a reduced base computes through fp32 copies of its weights; kept for the backward pass they
         # cost more than an fp32 base (10.5 bytes/parameter measured for bf16): recomputing them is the point
-        if checkpoint or mlx_memory.widened(self.model):
+        if checkpoint or widened:
             mlx_memory.checkpoint_layers(self.model)
 
     # --- LoRA -------------------------------------------------------------------------------

@@ -18,13 +18,14 @@ PRECISIONS = ("fp32", "bf16", "q8", "q4")
 GROUP_SIZE = 64
 
 
-def reduce_base(model, precision: str) -> None:
-    """Cast (bf16) or quantize (q8, q4: MLX affine, group 64) the model's weights in place; fp32 leaves them."""
+def reduce_base(model, precision: str) -> bool:
+    """Cast (bf16) or quantize (q8, q4: MLX affine, group 64) the model's weights in place; fp32 leaves them.
+    True when the layers compute through fp32 widenings of the reduced weights (on CPU)."""
     import mlx.core as mx
     from mlx.utils import tree_map
 
     if precision == "fp32":
-        return
+        return False
     # bf16 first also for q8/q4: their scales and biases then take 2 bytes each, not 4
     model.update(
         tree_map(lambda p: p.astype(mx.bfloat16) if mx.issubdtype(p.dtype, mx.floating) else p, model.parameters())
@@ -36,6 +37,8 @@ def reduce_base(model, precision: str) -> None:
 
     if on_cpu():
         compute_in_fp32(model)
+        return True
+    return False
 
 
 def quantize_in_place(module, bits: int) -> None:
@@ -48,11 +51,6 @@ def quantize_in_place(module, bits: int) -> None:
         return hasattr(layer, "to_quantized") and weight is not None and weight.shape[-1] % GROUP_SIZE == 0
 
     nn.quantize(module, group_size=GROUP_SIZE, bits=bits, class_predicate=quantizable)
-
-
-def widened(model) -> bool:
-    """Whether some layer computes through an fp32 widening of a reduced weight (CPU)."""
-    return any(type(m).__name__.startswith("Widened") for _, m in model.named_modules())
 
 
 def compute_in_fp32(model) -> None:
