@@ -69,13 +69,13 @@ def mlx_specs(model: str, source, bits: list[int], prompter, weights=None) -> li
     return specs
 
 
-def fp32_spec(model: str, backend, source, prompter) -> VariantSpec:
+def fp32_spec(model: str, backend, source, prompter, weights=None) -> VariantSpec:
     """The MLX model at full precision (e.g. fused after training); for a small model answered by llama.cpp
     from an F32 GGUF of the very same weights. Either way `backend` is closed by the check."""
     name = f"{model} MLX fp32"
     if not through_f32(source):
         return VariantSpec(name, model, "mlx", "fp32", lambda: backend)
-    opener = partial(_open_f32, partial(_weights_then_close, backend), source, prompter)
+    opener = partial(_open_f32, partial(_weights_then_close, backend, weights), source, prompter)
     return VariantSpec(name, model, "mlx", "fp32", opener, engine=F32)
 
 
@@ -85,8 +85,9 @@ def through_f32(source) -> bool:
     return parameter_count(source.mlx_dir) <= F32_ROUTE_MAX_PARAMS
 
 
-def _weights_then_close(backend) -> dict:
-    weights = backend.weights()
+def _weights_then_close(backend, weights=None) -> dict:
+    """The backend's weights (`weights` when the caller already took them: not converted twice), then close it."""
+    weights = backend.weights() if weights is None else weights
     backend.close()
     return weights
 
@@ -132,7 +133,7 @@ def variant_specs(
     order: the MLX model at full precision (when `mlx_backend` is given, with `source` its ModelSource), the F16
     GGUF, each llama.cpp type quantized from it under `out_dir`, then each MLX affine grid of `source` (with
     `weights`, e.g. fused)."""
-    specs = [fp32_spec(role, mlx_backend, source, prompter)] if mlx_backend is not None else []
+    specs = [fp32_spec(role, mlx_backend, source, prompter, weights)] if mlx_backend is not None else []
     specs.append(gguf_spec(f"{role} F16", role, f16, prompter, "F16"))
     specs += quantized_specs(role, f16, types, out_dir, prompter, progress, grid_source)
     return specs + (mlx_specs(role, source, bits, prompter, weights) if bits else [])
