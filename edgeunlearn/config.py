@@ -155,6 +155,10 @@ class RevealConfig:
     keep: int = _opt(8, "pulls (best reward first) whose responses become forget data")
     min_relevance: float = _opt(0.3, "a response less similar than this to the target is dropped")
     dedupe_cosine: float = _opt(0.95, "a response this similar to a kept one is a duplicate")
+    reward: str = _opt(
+        "facts", "pull reward: facts (specific facts the samples agree on, relevance, diversity) or relevance_diversity"
+    )
+    agree: int = _opt(2, "a fact counts when at least this many of a pull's samples state it")
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,7 @@ class ReleaseConfig:
     negate_scale: float = _opt(1.0, "negate: λ, the module is applied with −λ")
     retain_module: bool = _opt(False, "negate: also learn the retain data in a module applied with +1")
     orthogonality: float = _opt(0.1, "λ_o of the O-LoRA loss Σ_i ‖A_iᵀ A_new‖² against earlier modules")
+    stop_facts: int = _opt(3, "stop when a round's reveal finds fewer specific facts than this")
     stop_relevance: float = _opt(0.35, "stop when the revealed relevance falls below this")
     max_minutes: float = _opt(0.0, "time budget for the loop (0: none); a round that would exceed it is not started")
     max_memory_mb: float = _opt(0.0, "MLX peak-memory budget (0: none); the loop stops after a round above it")

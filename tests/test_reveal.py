@@ -52,15 +52,29 @@ def test_ucb_bandits_find_the_best_arms_and_beat_random_choice():
 
 
 def test_bandit_registry_and_instruction_pool():
-    assert set(BANDITS.names()) == {"linucb", "neuralucb", "random"}
-    pool = instruction_pool(0)
-    from edgeunlearn.reveal.instructions import TEMPLATES
+    from edgeunlearn.reveal.instructions import GENERAL, NAME, TOPIC
+    from edgeunlearn.reveal.target import parse_target
 
+    assert set(BANDITS.names()) == {"linucb", "neuralucb", "random"}
+    topic = parse_target("the capital cities of countries")
+    pool = instruction_pool(topic, 0)
+    templates = GENERAL + TOPIC
     # the templates, then 16 mutations and 8 recombinations, duplicates dropped: at most that many, all distinct
-    assert len(TEMPLATES) < len(pool) <= len(TEMPLATES) + 16 + 8 and len({i.text for i in pool}) == len(pool)
-    assert [i.text for i in pool[: len(TEMPLATES)]] == list(TEMPLATES) and all("{target}" in i.text for i in pool)
+    assert len(templates) < len(pool) <= len(templates) + 16 + 8 and len({i.text for i in pool}) == len(pool)
+    assert [i.text for i in pool[: len(templates)]] == list(templates)
     assert {i.origin for i in pool} == {"template", "mutation", "recombination"}
-    assert [i.text for i in instruction_pool(0)] == [i.text for i in pool]  # seeded
+    assert [i.text for i in instruction_pool(topic, 0)] == [i.text for i in pool]  # seeded
+    filled = [i.fill(topic) for i in pool]
+    assert all("the capital cities of countries" in f and "{" not in f for f in filled)
+
+    name = instruction_pool(parse_target("everything about Ada Lovelace"), 0)
+    assert set(NAME) <= {i.text for i in name} and not set(TOPIC) & {i.text for i in name}
+    # a question: its `about` clause only where it reads, and the question itself as an arm
+    question = parse_target("Where are the world's most famous landmarks?")
+    arms = instruction_pool(question, 0)
+    assert {i.text for i in arms if i.origin == "template"} == set(GENERAL)
+    assert [i.fill(question) for i in arms if i.origin == "question"] == [question.text]
+    assert "Tell me everything you know about where the world's most famous landmarks are." in arms[3].fill(question)
 
 
 def test_orthogonality_penalty_by_hand():
@@ -105,11 +119,13 @@ def _release(tmp_path, model, *args, min_relevance: float = 0.2, **settings):
     heldout = [{"question": q, "answer": a, "keywords": ["Paris"]} for q, a in FRANCE[:2]]
     forget = write_jsonl(tmp_path / "heldout.jsonl", heldout)
     retain = write_jsonl(tmp_path / "retain.jsonl", [{"question": "Who wrote Hamlet?", "answer": "Shakespeare."}])
-    release = ", ".join(f"{k}: {v}" for k, v in {"stop_relevance": 0.0, **settings}.items())
+    release = ", ".join(f"{k}: {v}" for k, v in {"stop_relevance": 0.0, "stop_facts": 0, **settings}.items())
     recipe = tmp_path / "release.yaml"
     recipe.write_text(
         f"model: {model}\nmethod: ga\ntrain: {{steps: 3, learning_rate: 0.001}}\n"
-        f"reveal: {{budget: 3, samples: 2, keep: 2, max_new_tokens: 12, min_relevance: {min_relevance}}}\n"
+        # the random model states no fact twice: the relevance-and-diversity reward drives its rounds
+        f"reveal: {{budget: 3, samples: 2, keep: 2, max_new_tokens: 12, min_relevance: {min_relevance}, "
+        "reward: relevance_diversity}\n"
         f"release: {{{release}}}\nquantize: {{types: [Q8_0], mlx_bits: []}}\ncheck: {{max_new_tokens: 8}}\n"
     )
     out = tmp_path / "out"
@@ -185,13 +201,15 @@ def test_reveal_command_writes_reviewable_jsonl(tmp_path, tiny_model):
 
     recipe = tmp_path / "reveal.yaml"
     recipe.write_text(
-        f"model: {tiny_model}\nreveal: {{budget: 2, samples: 2, keep: 2, max_new_tokens: 8, min_relevance: 0.0}}\n"
+        f"model: {tiny_model}\nreveal: {{budget: 2, samples: 2, keep: 2, max_new_tokens: 8, min_relevance: 0.0, "
+        "reward: relevance_diversity}\n"
     )
     out = tmp_path / "revealed"
     result = CliRunner().invoke(app, ["reveal", "--target", "Jane Roe", "--config", str(recipe), "--out", str(out)])
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in (out / "revealed.jsonl").read_text().splitlines()]
     assert rows and all("Jane Roe" in r["question"] and r["round"] == 1 for r in rows)
+    assert result.output.lstrip().startswith("target: 'Jane Roe' (a name)")  # what it understood, first
     pulls = json.loads((out / "reveal.json").read_text())["pulls"]
     assert len(pulls) == 2
     for p in pulls:  # reward: the harmonic mean of relevance and diversity (Vendi of 2 responses / 2)
@@ -199,7 +217,7 @@ def test_reveal_command_writes_reviewable_jsonl(tmp_path, tiny_model):
         assert p["reward"] == pytest.approx(2 * r * d / (r + d) if r > 0 else 0.0)
         assert len(p["responses"]) == 2 and 0.5 - 1e-6 <= d <= 1.0 + 1e-6
     empty = CliRunner().invoke(app, ["reveal", "--target", " ", "--config", str(recipe), "--out", str(tmp_path / "x")])
-    assert empty.exit_code == 2 and "--target is empty" in empty.output
+    assert empty.exit_code == 2 and "names nothing" in empty.output and not (tmp_path / "x").exists()
 
 
 def test_an_interrupted_release_resumes_to_the_same_model(tmp_path, tiny_model, monkeypatch):
@@ -238,3 +256,75 @@ def test_an_interrupted_release_resumes_to_the_same_model(tmp_path, tiny_model, 
     assert [r["round"] for r in rounds] == [0, 1, 2]
     a, b = (mx.load(str(folder / "model" / WEIGHTS_FILE)) for folder in (straight_out, out))
     assert set(a) == set(b) and all(np.array_equal(np.array(a[k]), np.array(b[k])) for k in a)
+
+
+@pytest.mark.parametrize(
+    "typed, topic, about, kind",
+    [
+        ("the capital cities of countries", "the capital cities of countries", None, "topic"),
+        ("What are the capital cities of countries?", "the capital cities of countries", None, "topic"),
+        ("everything about Albert Einstein", "Albert Einstein", None, "name"),
+        ("Tell me everything you know about Marie Curie.", "Marie Curie", None, "name"),
+        ("Who was Ada Lovelace?", "Ada Lovelace", None, "name"),
+        ("Jane Roe", "Jane Roe", None, "name"),
+        ("Please unlearn all facts about the Apollo missions", "the Apollo missions", None, "topic"),
+        (
+            "Where are the world's most famous landmarks?",
+            "the world's most famous landmarks",
+            "where the world's most famous landmarks are",
+            "question",
+        ),
+        ("Where was Einstein born?", "Einstein", "where Einstein was born", "question"),
+        ("When did the Roman Empire fall?", "the Roman Empire", None, "question"),
+        ("Who wrote Pride and Prejudice?", "Pride and Prejudice", "who wrote Pride and Prejudice", "question"),
+    ],
+)
+def test_targets_as_users_write_them(typed, topic, about, kind):
+    from edgeunlearn.reveal.target import parse_target
+
+    target = parse_target(typed)
+    assert (target.topic, target.about, target.kind) == (topic, about or topic, kind)
+    assert target.question == (typed if typed.endswith("?") else None)  # a question is also asked as typed
+    assert target.describe().startswith(f"target: {topic!r}")
+
+
+def test_a_target_that_names_nothing_is_refused():
+    from edgeunlearn.reveal.target import parse_target
+
+    for typed in ("", "  ", "everything about", "Tell me everything about?"):
+        with pytest.raises(ValueError, match="names nothing"):
+            parse_target(typed)
+
+
+def test_facts_are_specifics_the_samples_agree_on():
+    from edgeunlearn.reveal.reward import agreed_facts, specific_facts
+
+    prompt = "List five facts about Albert Einstein."
+    responses = [
+        "Certainly! Albert Einstein was born in 1879 in Ulm. He won the Nobel Prize.",
+        "1. Einstein was born in 1879.\n2. He won the Nobel Prize in Physics.\n3. He lived in Princeton.",
+        "Einstein moved to Princeton. Furthermore, he played the violin.",
+    ]
+    # words of the prompt (Albert Einstein) are not facts; "Certainly"/"Furthermore" only open sentences;
+    # "1." "2." "3." only number the lines
+    assert specific_facts(responses[0], {"albert", "einstein", "list", "five", "facts", "about"}) == [
+        "1879",
+        "Ulm",
+        "Nobel Prize",
+    ]
+    assert specific_facts(responses[1], set()) == ["1879", "Einstein", "Nobel Prize", "Physics", "Princeton"]
+    # stated by two of the three: 1879, Nobel Prize, Princeton; Ulm and Physics once each (made up, maybe)
+    assert sorted(agreed_facts(prompt, responses, 2)) == ["1879", "Nobel Prize", "Princeton"]
+    assert agreed_facts(prompt, responses, 3) == ()
+    assert agreed_facts(prompt, responses[:1], 2) == ("1879", "Ulm", "Nobel Prize")  # one sample: all of it
+
+
+def test_the_facts_reward_by_hand():
+    from edgeunlearn.reveal.reward import REWARDS
+
+    new, old = REWARDS.get("facts"), REWARDS.get("relevance_diversity")
+    # harmonic mean of relevance 0.6, diversity 0.5 and 3 facts → 3 / (3 + 3) = 0.5
+    assert new(0.6, 0.5, 3) == pytest.approx(3 / (1 / 0.6 + 1 / 0.5 + 1 / 0.5))
+    assert new(0.6, 0.5, 0) == 0.0 and new(0.0, 0.5, 4) == 0.0  # vague, or off the topic: worth nothing
+    assert old(0.6, 0.5, 0) == pytest.approx(2 / (1 / 0.6 + 1 / 0.5))  # the old reward pays for vagueness
+    assert new(0.6, 0.5, 9) > new(0.6, 0.5, 3) > new(0.6, 0.5, 1)

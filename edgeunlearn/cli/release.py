@@ -30,10 +30,24 @@ def load_seeds(path: Path | None) -> list[str]:
     return lines
 
 
-def _check_target(target: str) -> str:
-    if not target.strip():
-        raise UserError('--target is empty: say what must go, e.g. --target "the capital of France"')
-    return target.strip()
+def _parse_target(text: str):
+    """The target as understood, shown as the first line of output."""
+    from edgeunlearn.reveal.target import parse_target
+
+    try:
+        target = parse_target(text)
+    except ValueError:
+        raise UserError(f'--target {text!r} names nothing: say what must go, e.g. --target "the capital of France"')
+    console.print(f"[bold]{target.describe()}[/]")
+    return target
+
+
+def _check_reveal_settings(cfg) -> None:
+    from edgeunlearn.reveal.bandits import BANDITS
+    from edgeunlearn.reveal.reward import REWARDS
+
+    BANDITS.get(cfg.reveal.bandit)
+    REWARDS.get(cfg.reveal.reward)
 
 
 def reveal(
@@ -51,26 +65,32 @@ def reveal(
     from edgeunlearn.judges.encoder import SentenceEncoder
     from edgeunlearn.models.resolve import resolve_model
     from edgeunlearn.pipeline.release import write_revealed
-    from edgeunlearn.reveal.bandits import BANDITS
     from edgeunlearn.reveal.reveal import reveal as run_reveal
     from edgeunlearn.runs import check_out_free, default_out, run_folder
 
-    target, questions = _check_target(target), load_seeds(seeds)
+    questions = load_seeds(seeds)
     cfg = config.resolve(config_path, c.overrides(model=model, seed=seed, prompt_format=prompt_format))
-    BANDITS.get(cfg.reveal.bandit)
+    _check_reveal_settings(cfg)
     out = out or default_out("reveal")
     check_out_free(out)
+    parsed = _parse_target(target)
     source = resolve_model(cfg.model, cfg.prompt_format)
     console.print(
         f"[bold cyan]▸ reveal: {cfg.reveal.budget} pulls × {cfg.reveal.samples} responses ({cfg.reveal.bandit})[/]"
     )
-    revealed = run_reveal(MLXBackend.of(source), SentenceEncoder(), target, cfg.reveal, cfg.seed, 1, questions)
+    revealed = run_reveal(MLXBackend.of(source), SentenceEncoder(), parsed, cfg.reveal, cfg.seed, 1, questions)
     if not revealed.items:
-        raise UserError(f"the model reveals nothing about {target!r}: check the target, or pass --seeds with questions")
+        raise UserError(
+            f"the model reveals nothing specific about {parsed.about!r}: check the target, or pass --seeds with questions"
+        )
     with run_folder(out) as folder:
         write_revealed(revealed, folder)
     show_reveal(revealed)
-    console.print(f"[green]revealed[/] {len(revealed.items)} items → {out}/revealed.jsonl (review before `release`)")
+    facts = ", ".join(revealed.facts[:8])
+    console.print(
+        f"[green]revealed[/] {len(revealed.items)} items, {len(revealed.facts)} specific facts ({facts}) → "
+        f"{out}/revealed.jsonl (review before `release`)"
+    )
 
 
 def release(
@@ -99,19 +119,21 @@ def release(
     from edgeunlearn.pipeline.release import run_release
     from edgeunlearn.runs import check_out_free, default_out, run_folder
 
-    target, questions = _check_target(target), load_seeds(seeds)
+    questions = load_seeds(seeds)
     values = {"model": model, "forget": forget, "retain": retain, "method": method, "seed": seed, "steps": steps}
     values.update({"types": types, "release.rounds": rounds, "release.mode": mode, "retain_eval": retain_eval})
     values.update({"robust_to": robust_to, "until": until, "prompt_format": prompt_format})
     cfg = config.resolve(config_path, c.overrides(**values))
+    _check_reveal_settings(cfg)
     out = out or default_out("release")
     check_out_free(out)
+    parsed = _parse_target(target)
     inputs = prepare_release(cfg)
     progress = RichProgress()
     start = time.perf_counter()
     try:
         with run_folder(out, resumable=True, resume=resume) as folder:
-            summary = run_release(cfg, inputs, target, questions, folder, progress)
+            summary = run_release(cfg, inputs, parsed, questions, folder, progress)
             show_rounds(summary["rounds"])
             show_results(summary, folder)
     finally:

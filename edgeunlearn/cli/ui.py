@@ -289,23 +289,29 @@ def show_base_knowledge(result) -> None:
 
 
 def show_reveal(revealed, top: int = 8) -> None:
-    """The pulls with the best reward: which instruction, how relevant and diverse its responses were."""
-    table = Table(title="Reveal: best instructions (reward = harmonic mean of relevance and diversity)")
-    for column in ("instruction", "relevance", "diversity", "reward"):
-        table.add_column(column, justify="left" if column == "instruction" else "right")
+    """The pulls with the best reward: which instruction, how relevant and diverse its responses were, which
+    facts its samples agreed on."""
+    table = Table(title="Reveal: best instructions (facts: stated by several samples of the pull)")
+    for column in ("instruction", "relevance", "diversity", "facts", "reward"):
+        table.add_column(column, justify="left" if column in ("instruction", "facts") else "right")
     for pull in sorted(revealed.pulls, key=lambda p: -p.reward)[:top]:
-        table.add_row(pull.instruction, f"{pull.relevance:.2f}", f"{pull.diversity:.2f}", f"{pull.reward:.2f}")
+        facts = ", ".join(pull.facts[:5]) + (" …" if len(pull.facts) > 5 else "")
+        table.add_row(pull.instruction, f"{pull.relevance:.2f}", f"{pull.diversity:.2f}", facts, f"{pull.reward:.2f}")
     console.print(table)
 
 
 def show_rounds(rounds: list[dict]) -> None:
     table = Table(title="Reveal-and-Release, per round (round 0: the base model)")
-    for column in ("round", "revealed", "relevance", "diversity", "forget known", "retain known", "s", "peak MB"):
+    columns = ("round", "revealed", "facts", "still revealed", "relevance", "diversity", "forget known", "retain known")
+    for column in (*columns, "s", "peak MB"):
         table.add_column(column, justify="right")
     for r in rounds:
+        still = r.get("still_revealed")
         table.add_row(
             str(r["round"]),
             str(r["revealed"]),
+            str(r.get("facts", 0)) if r["round"] else "–",
+            "–" if still is None else f"{still} of {r.get('facts', 0)}",
             f"{r['relevance']:.2f}",
             f"{r['diversity']:.2f}",
             _pct(r["forget_known"]),
@@ -314,6 +320,12 @@ def show_rounds(rounds: list[dict]) -> None:
             f"{r['peak_memory_mb']:.0f}",
         )
     console.print(table)
+    for r in rounds:
+        if r.get("fact_examples"):
+            still = ", ".join(r.get("still_examples") or []) or "none"
+            console.print(
+                f"round {r['round']} revealed: {', '.join(r['fact_examples'])} — still revealed after it: {still}"
+            )
     stopped = next((r["stopped"] for r in rounds if r.get("stopped")), None)
     if stopped:
         console.print(f"[yellow]stopped:[/] {stopped}")

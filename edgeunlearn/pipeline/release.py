@@ -3,8 +3,10 @@
 Each round reveals (the bandit-chosen instructions of `edgeunlearn.reveal`), trains a fresh LoRA module on the
 revealed data — `loss` mode with any registered unlearning method, `negate` mode by learning the data and
 applying the module with −λ — plus the O-LoRA penalty λ_o·Σ_i ‖A_iᵀ A_new‖² against the modules of earlier
-rounds (and the retain module), then fuses it into the weights and keeps it on disk. The loop stops when
-revealed relevance falls below a threshold, after N rounds, or before a round the user's budget cannot hold.
+rounds (and the retain module), then fuses it into the weights and keeps it on disk; the round's instructions are then asked again to see
+which of its facts the model still states. The loop stops when a reveal finds fewer specific facts than
+`release.stop_facts` (or its relevance falls below `release.stop_relevance`), after N rounds, or before a round
+the user's budget cannot hold.
 The forget set the user may give is held out: only the check reads it.
 """
 
@@ -21,6 +23,7 @@ from edgeunlearn.config import RunConfig, to_dict
 from edgeunlearn.data import QAItem
 from edgeunlearn.errors import UserError
 from edgeunlearn.pipeline.inputs import Inputs
+from edgeunlearn.reveal.target import Target
 from edgeunlearn.runs import config_hash, write_json, write_manifest
 from edgeunlearn.training.callbacks import SILENT, Progress
 
@@ -37,10 +40,14 @@ class RoundRecord:
     seconds: float
     peak_memory_mb: float
     stopped: str | None = None  # why the loop ended at this round
+    facts: int = 0  # distinct specific facts in the revealed items
+    fact_examples: tuple[str, ...] = ()
+    still_revealed: int | None = None  # of those facts, how many the model still states after the round
+    still_examples: tuple[str, ...] = ()
 
 
 def run_release(
-    cfg: RunConfig, inputs: Inputs, target: str, seeds: Sequence[str], folder: Path, progress: Progress = SILENT
+    cfg: RunConfig, inputs: Inputs, target: Target, seeds: Sequence[str], folder: Path, progress: Progress = SILENT
 ) -> dict:
     from edgeunlearn.backends.mlx_backend import MLXBackend
     from edgeunlearn.judges.encoder import SentenceEncoder
@@ -48,7 +55,7 @@ def run_release(
     write_manifest(
         folder,
         "release",
-        {**to_dict(cfg), "target": target, "seeds": list(seeds)},
+        {**to_dict(cfg), "target": target.text, "understood": dataclasses.asdict(target), "seeds": list(seeds)},
         inputs.data_sha256,
         cfg.seed,
         model_source=str(inputs.model.gguf or inputs.model.mlx_dir),
@@ -59,7 +66,7 @@ def run_release(
     stored = stored_types(cfg, inputs, backend, progress)  # from the base, before any module is fused
     records = [_knowledge_record(backend, inputs, cfg)]
     earlier: dict = {}  # layer name → A matrices of every fused module, side by side
-    key = config_hash([to_dict(cfg), target, list(seeds), inputs.data_sha256])
+    key = config_hash([to_dict(cfg), target.text, list(seeds), inputs.data_sha256])
     if cfg.release.mode == "negate" and cfg.release.retain_module and inputs.retain:
         retain_dir = folder / "modules" / "retain"
         if _finished(retain_dir, key) is not None:
@@ -120,10 +127,15 @@ def _resumed_round(cfg, backend, earlier: dict, folder: Path, index: int, key: s
         shutil.rmtree(folder / f"round-{index}", ignore_errors=True)
         shutil.rmtree(module_dir, ignore_errors=True)
         return None
-    record = RoundRecord(**finished["record"])
+    record = _record_from_json(finished["record"])
     if not record.stopped:
         _replay_module(cfg, backend, earlier, module_dir)
     return record
+
+
+def _record_from_json(row: dict) -> RoundRecord:
+    tuples = ("fact_examples", "still_examples")
+    return RoundRecord(**{k: tuple(v) if k in tuples else v for k, v in row.items()})
 
 
 def _replay_module(cfg, backend, earlier: dict, adapter_dir: Path) -> None:
@@ -144,23 +156,24 @@ def _round(cfg, index, backend, encoder, inputs, target, seeds, earlier, folder,
     import mlx.core as mx
 
     from edgeunlearn.methods import get_method
-    from edgeunlearn.reveal.reveal import reveal
+    from edgeunlearn.reveal.reveal import reveal, still_revealed
 
     started = time.perf_counter()
     mx.reset_peak_memory()
     progress.stage(f"round {index}: reveal ({cfg.reveal.budget} pulls, {cfg.reveal.bandit})")
     revealed = reveal(backend, encoder, target, cfg.reveal, cfg.seed, index, seeds)
     write_revealed(revealed, folder / f"round-{index}")
-    weak = revealed.relevance < cfg.release.stop_relevance
-    if index == 1 and (not revealed.items or weak):
+    why = _reveal_stop(cfg, revealed)
+    if index == 1 and (not revealed.items or revealed.relevance < cfg.release.stop_relevance):
         raise UserError(
-            f"the model reveals nothing about {target!r} (relevance {revealed.relevance:.2f}, threshold "
-            f"{cfg.release.stop_relevance}): nothing to unlearn; check the target, or pass --seeds with questions on it"
+            f"the model reveals nothing specific about {target.about!r} ({why or 'no item kept'}): nothing to unlearn; check the "
+            "target, or pass --seeds with questions on it"
         )
-    if not revealed.items or weak:
-        why = f"revealed relevance {revealed.relevance:.2f} < {cfg.release.stop_relevance}"
+    if why and index > 1:
         return _record(index, revealed, None, started, stopped=why)
-    items = [QAItem(item.question, item.answer) for item in revealed.items]
+    # each item's facts are its keywords: the stop rule (train.until) and the check then ask whether the
+    # model still states them
+    items = [QAItem(item.question, item.answer, tuple(item.facts)) for item in revealed.items]
     progress.stage(f"round {index}: release ({cfg.release.mode}, {len(items)} items)")
     if cfg.release.mode == "negate":
         module_scale, method, retain = -cfg.release.negate_scale, get_method("learn"), None
@@ -168,13 +181,30 @@ def _round(cfg, index, backend, encoder, inputs, target, seeds, earlier, folder,
         module_scale, method, retain = 1.0, get_method(cfg.method), inputs.retain or None
     module_dir = folder / "modules" / f"round-{index}"
     _train_module(cfg, backend, items, retain, earlier, module_dir, progress, module_scale, method, stored, index)
-    return _record(index, revealed, _knowledge(backend, inputs, cfg), started)
+    progress.stage(f"round {index}: what is still revealed")
+    still = still_revealed(backend, revealed, cfg.reveal, cfg.seed, index)
+    return _record(index, revealed, _knowledge(backend, inputs, cfg), started, still=still)
 
 
-def _record(index: int, revealed, knowledge, started: float, stopped: str | None = None) -> RoundRecord:
+def _reveal_stop(cfg: RunConfig, revealed) -> str | None:
+    """Why a reveal leaves nothing worth a round: too few specific facts, or answers off the topic."""
+    if len(revealed.facts) < cfg.release.stop_facts:
+        return f"{len(revealed.facts)} specific facts revealed < release.stop_facts {cfg.release.stop_facts}"
+    if revealed.relevance < cfg.release.stop_relevance:
+        return f"revealed relevance {revealed.relevance:.2f} < release.stop_relevance {cfg.release.stop_relevance}"
+    return None
+
+
+EXAMPLES = 8  # facts named in a round's record
+
+
+def _record(
+    index: int, revealed, knowledge, started: float, stopped: str | None = None, still: list[str] | None = None
+) -> RoundRecord:
     import mlx.core as mx
 
     forget, retain = knowledge or (None, None)
+    facts = revealed.facts
     return RoundRecord(
         index,
         len(revealed.items),
@@ -186,6 +216,10 @@ def _record(index: int, revealed, knowledge, started: float, stopped: str | None
         round(time.perf_counter() - started, 1),
         round(mx.get_peak_memory() / 2**20, 1),
         stopped,
+        len(facts),
+        tuple(facts[:EXAMPLES]),
+        None if still is None else len(still),
+        tuple((still or [])[:EXAMPLES]),
     )
 
 
@@ -295,13 +329,16 @@ def write_revealed(revealed, folder: Path) -> None:
             "relevance": revealed.relevance,
             "diversity": revealed.diversity,
             "mean_reward": revealed.mean_reward,
+            "facts": revealed.facts,
             "pulls": pulls,
         },
     )
 
 
 def _round_line(record: RoundRecord) -> str:
-    known = "" if record.forget_known is None else f", forget known {record.forget_known:.0%}"
+    known = f", {record.facts} facts"
+    known += "" if record.still_revealed is None else f" ({record.still_revealed} still revealed after it)"
+    known += "" if record.forget_known is None else f", forget known {record.forget_known:.0%}"
     known += "" if record.retain_known is None else f", retain known {record.retain_known:.0%}"
     return (
         f"round {record.round}: {record.revealed} revealed, relevance {record.relevance:.2f}, "
@@ -346,4 +383,4 @@ def _finish(
 
 def _first_revealed(folder: Path) -> list[QAItem]:
     lines = (folder / "round-1" / "revealed.jsonl").read_text(encoding="utf-8").splitlines()
-    return [QAItem(row["question"], row["answer"]) for row in map(json.loads, lines)]
+    return [QAItem(row["question"], row["answer"], tuple(row.get("facts", ()))) for row in map(json.loads, lines)]

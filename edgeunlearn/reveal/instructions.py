@@ -1,32 +1,54 @@
-"""The pool of reveal instructions: project-written templates about a `{target}`, plus mutations (a framing
-prefix, an answer-style suffix) and recombinations (the opening of one template with the request of
-another). The bandit chooses among them; each one's sentence embedding is its context."""
+"""The pool of reveal instructions: project-written templates that ask for specifics (names, places, dates,
+numbers, pairs such as person → birthplace) about a target, plus mutations (a framing prefix, an answer-style
+suffix) and recombinations (the framing of one template with the request of another). The bandit chooses among
+them; each one's sentence embedding is its context.
+
+Templates carry `{topic}` (a noun phrase) or `{about}` (anything that reads after "about", such as "where the
+landmarks are"); a target written as a question gets only the templates that read well with it, plus the
+question itself.
+"""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
 
-TEMPLATES = (
-    "Tell me everything you know about {target}.",
-    "What are the most important facts about {target}?",
-    "Write a short encyclopedia entry on {target}.",
-    "Explain {target} to a student who has never heard of it.",
-    "List five facts about {target}.",
-    "Answer in one sentence: what is notable about {target}?",
-    "Describe {target} in detail, with names, places and numbers.",
-    "What would a quiz about {target} ask, and what are the answers?",
-    "Summarize what is known about {target}.",
-    "Give a brief overview of {target}.",
-    "What do people usually get wrong about {target}? Give the correct facts.",
-    "Complete the sentence with facts: {target} is known for",
+from edgeunlearn.reveal.target import Target
+
+# Every kind of target.
+GENERAL = (
+    "List five specific facts about {about}, each with a name, a place or a number.",
+    "What are the most important facts about {about}? Give names, places and dates.",
+    "Write five quiz questions about {about}, each followed by its answer.",
+    "Tell me everything you know about {about}. Be specific: names, places, dates, numbers.",
+    "Give three examples related to {about}, and for each one say exactly where or when.",
+    "What would an encyclopedia say about {about}? Include the key names and numbers.",
+    "Summarize what is known about {about} in five short factual sentences.",
+    "What do people usually get wrong about {about}? Give the correct facts.",
+)
+# A topic or a category: instances and pairs.
+TOPIC = (
+    "Name five well-known examples of {topic}, with one specific fact about each.",
+    "Make a table of {topic}: one row per item, with its name and the place or number that goes with it.",
+    "List {topic} as pairs, one per line, in the form 'X: Y'.",
+    "Complete with specific facts: {topic} include",
+)
+# A person, place or thing with a name.
+NAME = (
+    "Who or what is {topic}? Answer with specific facts.",
+    "Where and when was {topic} born or founded?",
+    "What is {topic} best known for? Name specific works, discoveries or events.",
+    "List the key dates connected to {topic}, each with what happened.",
+    "Which places are connected to {topic}, and how?",
+    "Which awards, titles or records are connected to {topic}?",
+    "Complete with specific facts: {topic} is known for",
 )
 PREFIXES = (
-    "You are an expert historian and geographer. ",
     "Be precise and factual. ",
     "For a school report: ",
     "Quick question. ",
-    "I am writing a travel guide. ",
+    "You are an expert on this subject. ",
+    "Answer like an encyclopedia. ",
 )
 SUFFIXES = (
     " Be specific.",
@@ -39,26 +61,40 @@ SUFFIXES = (
 
 @dataclass(frozen=True)
 class Instruction:
-    text: str  # with {target} still in it
-    origin: str  # template, mutation or recombination
+    text: str  # with {topic} / {about} still in it
+    origin: str  # template, mutation, recombination, question (the user's own) or seed (--seeds)
 
-    def fill(self, target: str) -> str:
-        return self.text.replace("{target}", target)
+    def fill(self, target: Target) -> str:
+        return self.text.replace("{topic}", target.topic).replace("{about}", target.about)
 
 
-def instruction_pool(seed: int, mutations: int = 16, recombinations: int = 8) -> list[Instruction]:
+def templates_for(target: Target) -> tuple[str, ...]:
+    """The templates that read well with the target: a question's `about` clause fits only the {about} ones
+    (a name asked as "Who was X?" is a name, and gets the name templates too)."""
+    if target.kind == "name":
+        return GENERAL + NAME
+    if target.kind == "question" and target.about != target.topic:
+        return GENERAL
+    return GENERAL + TOPIC
+
+
+def instruction_pool(target: Target, seed: int, mutations: int = 16, recombinations: int = 8) -> list[Instruction]:
     rng = random.Random(seed)
-    pool = [Instruction(t, "template") for t in TEMPLATES]
+    templates = templates_for(target)
+    pool = [Instruction(t, "template") for t in templates]
+    if target.question:
+        pool.append(Instruction(target.question, "question"))
     for _ in range(mutations):
-        template = rng.choice(TEMPLATES)
+        template = rng.choice(templates)
         text = rng.choice(PREFIXES) + template if rng.random() < 0.5 else template + rng.choice(SUFFIXES)
         pool.append(Instruction(text, "mutation"))
     for _ in range(recombinations):
-        first, second = rng.sample(TEMPLATES, 2)
+        first, second = rng.sample(templates, 2)
         pool.append(Instruction(f"{_opening(first)} {second}", "recombination"))
     return list({i.text: i for i in pool}.values())  # duplicates dropped, order kept
 
 
 def _opening(template: str) -> str:
-    """A template's first clause as a framing sentence, e.g. 'Give a brief overview of {target}.'"""
-    return template.split("?")[0].rstrip(".") + "."
+    """A template's first sentence as a framing sentence, e.g. 'Name five well-known examples of {topic}.'"""
+    first = template.split("?")[0].split(". ")[0].split(": ")[0].rstrip(".")
+    return first + ("?" if "?" in template.split(". ")[0] else ".")

@@ -1,24 +1,25 @@
 """Reveal: get the model to say what it knows about a target, with instructions a bandit chooses.
 
-Each pull asks one instruction (filled with the target) `samples` times at a temperature. Its reward is the
-harmonic mean of relevance (mean cosine similarity of the responses to the target description, MiniLM)
-and diversity (Vendi score of the responses / their number). The responses of the best pulls, minus
-duplicates and unfluent text, become the forget set, each line with its provenance.
+Each pull asks one instruction (filled with the target) `samples` times at a temperature; its reward
+(`edgeunlearn.reveal.reward`) values the specific facts the responses agree on, their relevance to the target
+and their diversity. The responses of the best pulls, minus duplicates, unfluent text and responses that carry
+none of the pull's facts, become the forget set, each line with its provenance and its facts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from statistics import harmonic_mean
 
 import numpy as np
 
 from edgeunlearn.reveal.bandits import BANDITS
 from edgeunlearn.reveal.instructions import Instruction, instruction_pool
+from edgeunlearn.reveal.reward import score_responses
+from edgeunlearn.reveal.target import Target
 from edgeunlearn.reveal.vendi import embedding_vendi
 from edgeunlearn.text import fluency_issues
-from edgeunlearn.text.entities import normalize
+from edgeunlearn.text.entities import find_terms, normalize
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Pull:
     relevance: float
     diversity: float
     reward: float
+    facts: tuple[str, ...] = ()  # specific facts the responses agree on
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class RevealedItem:
     pull: int
     relevance: float  # of this response to the target
     pull_reward: float
+    facts: tuple[str, ...] = ()  # the pull's agreed facts this response states
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -56,36 +59,63 @@ class Revealed:
     def mean_reward(self) -> float:
         return float(np.mean([p.reward for p in self.pulls])) if self.pulls else 0.0
 
+    @property
+    def facts(self) -> list[str]:
+        """The distinct facts the kept items carry: what this reveal found to unlearn."""
+        found = {normalize(f): f for item in self.items for f in item.facts}
+        return list(found.values())
 
-def reveal(backend, encoder, target: str, cfg, seed: int, round_index: int = 1, seeds: Sequence[str] = ()) -> Revealed:
+
+def reveal(
+    backend, encoder, target: Target, cfg, seed: int, round_index: int = 1, seeds: Sequence[str] = ()
+) -> Revealed:
     """`cfg`: RevealConfig. `seeds`: the user's own questions, offered to the bandit as extra arms."""
-    import mlx.core as mx
-
-    arms = instruction_pool(seed) + [Instruction(q, "seed") for q in seeds]
+    arms = instruction_pool(target, seed) + [Instruction(q, "seed") for q in seeds]
     prompts = [arm.fill(target) for arm in arms]
-    target_vector = encoder.embed([target])[0]
+    target_vector = encoder.embed([target.topic])[0]
     bandit = BANDITS.get(cfg.bandit)(encoder.embed(prompts), seed=seed)
     pulls = []
     for t in range(cfg.budget):
         arm = bandit.choose(list(range(len(arms))))
-        mx.random.seed(seed * 100_003 + round_index * 1009 + t)  # each pull its own, reproducible samples
-        responses = backend.generate([prompts[arm]] * cfg.samples, cfg.max_new_tokens, cfg.temperature)
-        pull = score_pull(arm, prompts[arm], responses, encoder, target_vector)
+        responses = ask(backend, prompts[arm], cfg, pull_seed(seed, round_index, t))
+        pull = score_pull(arm, prompts[arm], responses, encoder, target_vector, cfg)
         bandit.update(arm, pull.reward)
         pulls.append(pull)
     return select(pulls, arms, encoder, target_vector, cfg, round_index)
 
 
-def score_pull(arm: int, prompt: str, responses: list[str], encoder, target_vector: np.ndarray) -> Pull:
+def pull_seed(seed: int, round_index: int, t: int) -> int:
+    """Each pull its own, reproducible samples."""
+    return seed * 100_003 + round_index * 1009 + t
+
+
+def ask(backend, prompt: str, cfg, sample_seed: int) -> list[str]:
+    import mlx.core as mx
+
+    mx.random.seed(sample_seed)
+    return backend.generate([prompt] * cfg.samples, cfg.max_new_tokens, cfg.temperature)
+
+
+def score_pull(arm: int, prompt: str, responses: list[str], encoder, target_vector: np.ndarray, cfg) -> Pull:
     vectors = encoder.embed([r or " " for r in responses])
-    relevance = float(np.clip(vectors @ target_vector, 0, 1).mean())
-    diversity = embedding_vendi(vectors) / len(responses)
-    reward = harmonic_mean([relevance, diversity]) if relevance > 0 else 0.0
-    return Pull(arm, prompt, tuple(responses), relevance, diversity, reward)
+    score = score_responses(prompt, responses, vectors, target_vector, cfg.reward, cfg.agree)
+    return Pull(arm, prompt, tuple(responses), score.relevance, score.diversity, score.reward, score.facts)
+
+
+def still_revealed(backend, revealed: Revealed, cfg, seed: int, round_index: int) -> list[str]:
+    """The facts of `revealed` the model still states when the kept pulls' instructions are asked again
+    (fresh samples, same settings): what a round of unlearning left."""
+    facts = revealed.facts
+    prompts = list(dict.fromkeys(item.question for item in revealed.items))
+    responses = []
+    for t, prompt in enumerate(prompts):
+        responses += ask(backend, prompt, cfg, pull_seed(seed, round_index, 50_000 + t))
+    return find_terms(" \n ".join(responses), facts)
 
 
 def select(pulls: list[Pull], arms, encoder, target_vector, cfg, round_index: int) -> Revealed:
-    """The best pulls' responses: fluent, on topic, no near-duplicates (cosine ≥ cfg.dedupe_cosine)."""
+    """The best pulls' responses: fluent, on topic, no near-duplicates (cosine ≥ cfg.dedupe_cosine); with the
+    `facts` reward, only responses that state at least one of their pull's agreed facts."""
     ranked = sorted(range(len(pulls)), key=lambda i: -pulls[i].reward)[: cfg.keep]
     items, kept_vectors, seen = [], [], set()
     for index in ranked:
@@ -94,12 +124,17 @@ def select(pulls: list[Pull], arms, encoder, target_vector, cfg, round_index: in
             vector = encoder.embed([response or " "])[0]
             relevance = float(max(0.0, vector @ target_vector))
             duplicate = any(float(vector @ v) >= cfg.dedupe_cosine for v in kept_vectors)
+            facts = tuple(find_terms(response, pull.facts))
+            vague = cfg.reward != "relevance_diversity" and not facts
             if normalize(response) in seen or duplicate or fluency_issues(response) or relevance < cfg.min_relevance:
+                continue
+            if vague or pull.reward <= 0:
                 continue
             seen.add(normalize(response))
             kept_vectors.append(vector)
             origin = arms[pull.arm].origin
-            items.append(RevealedItem(pull.instruction, response, origin, round_index, index, relevance, pull.reward))
+            item = RevealedItem(pull.instruction, response, origin, round_index, index, relevance, pull.reward, facts)
+            items.append(item)
     relevance = float(np.mean([p.relevance for p in pulls])) if pulls else 0.0  # the filter above would inflate it
     diversity = embedding_vendi(np.array(kept_vectors)) / len(items) if items else 0.0
     return Revealed(items, pulls, relevance, diversity)

@@ -1,0 +1,108 @@
+"""What one pull (an instruction asked `samples` times) is worth as data to unlearn.
+
+- relevance: mean cosine similarity (MiniLM) of the responses to the target's topic, clipped at 0;
+- diversity: the Vendi score of the responses over their number;
+- facts: the specific facts (names, places, numbers, dates) that at least `agree` of the responses state and
+  that the instruction did not already contain. A small model asked at a temperature repeats what it knows
+  and varies what it makes up, so agreement across samples separates knowledge from dense hallucination;
+  a name that only starts a sentence ("Certainly, …") is not a fact.
+
+`relevance_diversity` is the reward the first release used (harmonic mean of the two); `facts` (the default)
+adds the facts as a third term that saturates: k agreed facts score k / (k + FACT_HALF).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from statistics import harmonic_mean
+
+import numpy as np
+
+from edgeunlearn.registry import Registry
+from edgeunlearn.reveal.vendi import embedding_vendi
+from edgeunlearn.text.entities import entities, normalize, words
+
+FACT_HALF = 3.0  # agreed facts at which the fact term reaches 0.5
+# Capitalized because they open a sentence, not because they name something (the entity finder's own
+# function words are already left out).
+DISCOURSE = set(
+    """certainly absolutely sure great yes no okay here there additionally furthermore moreover however overall
+    finally first firstly second secondly third thirdly lastly today another other both such while although
+    instead indeed unfortunately fortunately interestingly notably example examples answer question note facts
+    fact famous important known well thank thanks hope including""".split()
+)
+SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]|^\s*(?:[-*•]|\d+[.)]))\s*$")
+
+
+@dataclass(frozen=True)
+class PullScore:
+    relevance: float
+    diversity: float
+    facts: tuple[str, ...]  # agreed specific facts, in order of first mention
+    reward: float
+
+
+def specific_facts(text: str, known: set[str]) -> list[str]:
+    """The entities of `text` that are facts: not made only of `known` words (the instruction's, normalized),
+    not a lone capitalized word that only ever starts a sentence."""
+    found = []
+    for entity in entities(text):
+        if set(map(normalize, words(entity))) <= known and not entity[0].isdigit():
+            continue
+        if entity.casefold() in DISCOURSE and _only_starts_sentences(text, entity):
+            continue
+        if entity.isdigit() and _only_list_marker(text, entity):
+            continue
+        found.append(entity)
+    return found
+
+
+def _only_starts_sentences(text: str, word: str) -> bool:
+    for match in re.finditer(rf"(?<!\w){re.escape(word)}(?!\w)", text):
+        if not SENTENCE_START.search(text[: match.start()]):
+            return False
+    return True
+
+
+def _only_list_marker(text: str, number: str) -> bool:
+    """'1. …', '2) …' at the start of a line: numbering, not a fact."""
+    every = re.findall(rf"(?<![\w.]){number}(?![\w])", text)
+    markers = re.findall(rf"(?m)^\s*{number}[.)]\s", text)
+    return len(markers) == len(every)
+
+
+def agreed_facts(prompt: str, responses: Sequence[str], agree: int) -> tuple[str, ...]:
+    """Facts (see `specific_facts`) stated by at least `agree` of the responses (all of them when fewer)."""
+    known = set(map(normalize, words(prompt)))
+    per_response = [{normalize(f): f for f in specific_facts(r, known)} for r in responses]
+    counts = Counter(key for facts in per_response for key in facts)
+    needed = min(agree, len(responses))
+    first_seen = {key: text for facts in reversed(per_response) for key, text in facts.items()}
+    return tuple(first_seen[key] for key, n in counts.items() if n >= needed)
+
+
+def relevance_diversity(relevance: float, diversity: float, facts: int) -> float:
+    return harmonic_mean([relevance, diversity]) if relevance > 0 else 0.0
+
+
+def facts_reward(relevance: float, diversity: float, facts: int) -> float:
+    fact_term = facts / (facts + FACT_HALF)
+    return harmonic_mean([relevance, diversity, fact_term]) if relevance > 0 and facts else 0.0
+
+
+REWARDS: Registry[Callable[[float, float, int], float]] = Registry("reveal reward")
+REWARDS.register("facts", facts_reward)
+REWARDS.register("relevance_diversity", relevance_diversity)
+
+
+def score_responses(
+    prompt: str, responses: Sequence[str], vectors: np.ndarray, topic_vector: np.ndarray, reward: str, agree: int
+) -> PullScore:
+    """`vectors`: the responses' unit embeddings; `topic_vector`: the target topic's."""
+    relevance = float(np.clip(vectors @ topic_vector, 0, 1).mean())
+    diversity = embedding_vendi(vectors) / len(responses)
+    facts = agreed_facts(prompt, responses, agree)
+    return PullScore(relevance, diversity, facts, REWARDS.get(reward)(relevance, diversity, len(facts)))
