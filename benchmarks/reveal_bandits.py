@@ -204,11 +204,13 @@ def main() -> None:
         heldout = load_items(data_path(heldout_spec))
         draws = bank(target, cfg)
         print(
-            f"\n{target.describe()} — bank {len(draws)} instructions × {SETS} draws in {time.perf_counter() - start:.0f} s"
+            f"\n{target.describe()} — bank {len(draws)} instructions × {SETS} draws "
+            f"in {time.perf_counter() - start:.0f} s"
         )
         rows = ablation(target, heldout, draws, encoder, cfg)
         print(
-            f"{'reward':>20} {'chooser':>9} {'mean reward':>11} {'× random':>8} {'items':>5} {'facts':>5} {'held-out in data':>16}"
+            f"{'reward':>20} {'chooser':>9} {'mean reward':>11} {'× random':>8} {'items':>5} {'facts':>5} "
+            f"{'held-out in data':>16}"
         )
         for r in rows:
             print(

@@ -37,7 +37,9 @@ def _parse_target(text: str):
     try:
         target = parse_target(text)
     except ValueError:
-        raise UserError(f'--target {text!r} names nothing: say what must go, e.g. --target "the capital of France"')
+        raise UserError(
+            f'--target {text!r} names nothing: say what must go, e.g. --target "the capital of France"'
+        ) from None
     console.print(f"[bold]{target.describe()}[/]")
     return target
 
@@ -81,7 +83,8 @@ def reveal(
     revealed = run_reveal(MLXBackend.of(source), SentenceEncoder(), parsed, cfg.reveal, cfg.seed, 1, questions)
     if not revealed.items:
         raise UserError(
-            f"the model reveals nothing specific about {parsed.about!r}: check the target, or pass --seeds with questions"
+            f"the model reveals nothing specific about {parsed.about!r}: check the target, or pass --seeds with "
+            "questions"
         )
     with run_folder(out) as folder:
         write_revealed(revealed, folder)

@@ -3,11 +3,11 @@
 Each round reveals (the bandit-chosen instructions of `edgeunlearn.reveal`), trains a fresh LoRA module on the
 revealed data — `loss` mode with any registered unlearning method, `negate` mode by learning the data and
 applying the module with −λ — plus the O-LoRA penalty λ_o·Σ_i ‖A_iᵀ A_new‖² against the modules of earlier
-rounds (and the retain module), then fuses it into the weights and keeps it on disk; the round's instructions are then asked again to see
-which of its facts the model still states. The loop stops when a reveal finds fewer specific facts than
-`release.stop_facts` (or its relevance falls below `release.stop_relevance`), after N rounds, or before a round
-the user's budget cannot hold.
-The forget set the user may give is held out: only the check reads it.
+rounds (and the retain module), then fuses it into the weights and keeps it on disk; the round's instructions
+are then asked again to see which of its facts the model still states. The loop stops when a reveal finds fewer
+specific facts than `release.stop_facts` (or its relevance falls below `release.stop_relevance`), after N
+rounds, or before a round the user's budget cannot hold. The forget set the user may give is held out: only the
+check reads it.
 """
 
 from __future__ import annotations
@@ -166,8 +166,8 @@ def _round(cfg, index, backend, encoder, inputs, target, seeds, earlier, folder,
     why = _reveal_stop(cfg, revealed)
     if index == 1 and (not revealed.items or revealed.relevance < cfg.release.stop_relevance):
         raise UserError(
-            f"the model reveals nothing specific about {target.about!r} ({why or 'no item kept'}): nothing to unlearn; check the "
-            "target, or pass --seeds with questions on it"
+            f"the model reveals nothing specific about {target.about!r} ({why or 'no item kept'}): nothing to "
+            "unlearn; check the target, or pass --seeds with questions on it"
         )
     if why and index > 1:
         return _record(index, revealed, None, started, stopped=why)

@@ -23,7 +23,8 @@ LEAD_INS = (
     r"(?:make the model |make it )?(?:forget|unlearn|remove|erase|delete)",
     r"tell me",
     r"what do you know about",
-    r"(?:everything|anything|all)(?: that)?(?: you know| the model knows| there is to know)?(?: about| on| regarding| of)",
+    r"(?:everything|anything|all)(?: that)?(?: you know| the model knows| there is to know)?"
+    r"(?: about| on| regarding| of)",
     r"(?:all )?(?:the )?(?:facts|information|knowledge|details) (?:about|on|regarding|of)",
     r"(?:about|regarding|on)",
 )
