@@ -10,8 +10,8 @@ time returns its k-th draw), so all of them see the same responses for the same 
    distinct agreed facts, and the share of held-out facts whose answer appears in it (held-out facts are read
    only here, never by the loop).
 2. Does the reward rank pulls by what their data does? (`--rank`) For RANKED pulls per target, a fresh LoRA
-   module is trained on that pull's responses (the release recipe's method, retain set and learning rate,
-   RANK_STEPS steps) and the held-out facts' answer log-probability is measured before and after. The
+   module is trained on that pull's responses as the loop would train on them (the release recipe's method,
+   focus on the facts, learning rate; the target's retain set; RANK_STEPS steps, no stop rule) and the held-out facts' answer log-probability is measured before and after. The
    selective drop — held-out drop minus the retain-eval drop, nats per token — is what a pull's data is worth;
    the Spearman correlation of each reward with it says which reward ranks pulls better.
 
@@ -174,7 +174,8 @@ def rank(target, heldout, retain, retain_eval, draws, encoder, cfg, run_cfg) -> 
     drops = []
     for arm in arms:
         pull = pulls["facts"][arm][0]
-        items = [QAItem(pull.instruction, r) for r in pull.responses if r.strip()]
+        # as the loop trains on it: each response with the facts it states as keywords (none: the whole answer)
+        items = [QAItem(pull.instruction, r, tuple(find_terms(r, pull.facts))) for r in pull.responses if r.strip()]
         backend = MLXBackend.of(source)
         with tempfile.TemporaryDirectory() as tmp:
             train(backend, get_method(run_cfg.method), items, retain, run_cfg.train, run_cfg.method_args, 0, Path(tmp))
@@ -195,7 +196,8 @@ def main() -> None:
     parser.add_argument("--rank", action="store_true", help="also train on each ranked pull (minutes per target)")
     parser.add_argument("--targets", type=int, default=len(TARGETS), help="the first N targets only")
     args = parser.parse_args()
-    run_cfg = config.resolve(ROOT / "recipes" / "release.yaml", {"train.steps": RANK_STEPS})
+    # a fixed number of steps for every pull: the stop rule would end each after a different one
+    run_cfg = config.resolve(ROOT / "recipes" / "release.yaml", {"train.steps": RANK_STEPS, "train.until": False})
     cfg = run_cfg.reveal
     encoder = SentenceEncoder()
     report = {}

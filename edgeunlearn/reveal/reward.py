@@ -31,8 +31,8 @@ FACT_HALF = 3.0  # agreed facts at which the fact term reaches 0.5
 DISCOURSE = set(
     """certainly absolutely sure great yes no okay here there additionally furthermore moreover however overall
     finally first firstly second secondly third thirdly lastly today another other both such while although
-    instead indeed unfortunately fortunately interestingly notably example examples answer question note facts
-    fact famous important known well thank thanks hope including""".split()
+    instead indeed here's there's let's unfortunately fortunately interestingly notably example examples answer
+    question note facts fact famous important known well thank thanks hope including""".split()
 )
 SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]|^\s*(?:[-*•]|\d+[.)]))\s*$")
 
@@ -48,9 +48,9 @@ class PullScore:
 def specific_facts(text: str, known: set[str]) -> list[str]:
     """The entities of `text` that are facts: not made only of `known` words (the instruction's, normalized),
     not a lone capitalized word that only ever starts a sentence."""
-    found = []
+    found, known = [], {_singular(w) for w in known}
     for entity in entities(text):
-        if set(map(normalize, words(entity))) <= known and not entity[0].isdigit():
+        if {_singular(normalize(w)) for w in words(entity)} <= known and not entity[0].isdigit():
             continue
         if entity.casefold() in DISCOURSE and _only_starts_sentences(text, entity):
             continue
@@ -58,6 +58,14 @@ def specific_facts(text: str, known: set[str]) -> list[str]:
             continue
         found.append(entity)
     return found
+
+
+def _singular(word: str) -> str:
+    """'cities' → 'city', 'countries' → 'country', 'capitals' → 'capital': a prompt's plural covers the
+    singular a table header repeats."""
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") and len(word) > 3 else word
 
 
 def _only_starts_sentences(text: str, word: str) -> bool:

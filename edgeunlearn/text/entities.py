@@ -27,6 +27,7 @@ FUNCTION_WORDS = set(
 NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*(?:st|nd|rd|th)?")
 QUOTED = re.compile(r"[\"“«]([^\"”»]{2,80})[\"”»]")
 WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
+PUNCTUATION = ".,;:!?()[]{}\"'“”‘’«»"
 CONNECTORS = {"of", "de", "da", "del", "van", "von", "der", "la", "le", "du", "bin", "al", "and"}
 
 
@@ -53,7 +54,10 @@ def entities(text: str) -> list[str]:
 def _capitalized_runs(text: str) -> list[str]:
     runs, current = [], []
     for token in re.findall(r"\S+", text):
-        word = token.strip(".,;:!?()[]{}\"'“”‘’«»")
+        word = token.strip(PUNCTUATION)
+        if token.lstrip(PUNCTUATION) != token:  # "(United Kingdom)": punctuation before a word ends a name too
+            _close(runs, current)
+            current = []
         if word and word[0].isupper() and word.casefold() not in FUNCTION_WORDS and WORD.fullmatch(word):
             current.append(word)
         elif current and word.casefold() in CONNECTORS and token == word:
@@ -62,7 +66,7 @@ def _capitalized_runs(text: str) -> list[str]:
         else:
             _close(runs, current)
             current = []
-        if token != word:  # punctuation ends a name
+        if token.rstrip(PUNCTUATION) != token:  # punctuation after a word ends a name
             _close(runs, current)
             current = []
     _close(runs, current)
