@@ -69,3 +69,8 @@ def test_two_rounds_on_a_person_say_what_each_revealed_and_what_is_still_reveale
     assert rounds[1]["still_revealed"] < rounds[1]["facts"]  # the round made the model drop some of its facts
     assert rounds[0]["forget_known"] is not None and rounds[1]["forget_known"] is not None
     assert "still revealed" in result.output
+
+    from edgeunlearn.report import write_report
+
+    html = write_report(out).read_text()
+    assert "still revealed after the round" in html and rounds[1]["fact_examples"][0] in html

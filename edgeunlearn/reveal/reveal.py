@@ -8,6 +8,7 @@ none of the pull's facts, become the forget set, each line with its provenance a
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from edgeunlearn.reveal.bandits import BANDITS
 from edgeunlearn.reveal.instructions import Instruction, instruction_pool
-from edgeunlearn.reveal.reward import score_responses
+from edgeunlearn.reveal.reward import count_facts, response_facts, score_responses
 from edgeunlearn.reveal.target import Target
 from edgeunlearn.reveal.vendi import embedding_vendi
 from edgeunlearn.text import fluency_issues
@@ -74,11 +75,12 @@ def reveal(
     prompts = [arm.fill(target) for arm in arms]
     target_vector = encoder.embed([target.topic])[0]
     bandit = BANDITS.get(cfg.bandit)(encoder.embed(prompts), seed=seed)
-    pulls = []
+    pulls, ledger = [], Counter()
     for t in range(cfg.budget):
         arm = bandit.choose(list(range(len(arms))))
         responses = ask(backend, prompts[arm], cfg, pull_seed(seed, round_index, t))
-        pull = score_pull(arm, prompts[arm], responses, encoder, target_vector, cfg)
+        pull = score_pull(arm, prompts[arm], responses, encoder, target_vector, cfg, ledger)
+        ledger.update(count_facts([(prompts[arm], responses)]))
         bandit.update(arm, pull.reward)
         pulls.append(pull)
     return select(pulls, arms, encoder, target_vector, cfg, round_index)
@@ -96,9 +98,11 @@ def ask(backend, prompt: str, cfg, sample_seed: int) -> list[str]:
     return backend.generate([prompt] * cfg.samples, cfg.max_new_tokens, cfg.temperature)
 
 
-def score_pull(arm: int, prompt: str, responses: list[str], encoder, target_vector: np.ndarray, cfg) -> Pull:
+def score_pull(
+    arm: int, prompt: str, responses: list[str], encoder, target_vector: np.ndarray, cfg, earlier: Counter | None = None
+) -> Pull:
     vectors = encoder.embed([r or " " for r in responses])
-    score = score_responses(prompt, responses, vectors, target_vector, cfg.reward, cfg.agree)
+    score = score_responses(prompt, responses, vectors, target_vector, cfg.reward, cfg.agree, earlier)
     return Pull(arm, prompt, tuple(responses), score.relevance, score.diversity, score.reward, score.facts)
 
 
@@ -115,8 +119,9 @@ def still_revealed(backend, revealed: Revealed, cfg, seed: int, round_index: int
 
 def select(pulls: list[Pull], arms, encoder, target_vector, cfg, round_index: int) -> Revealed:
     """The best pulls' responses: fluent, on topic, no near-duplicates (cosine ≥ cfg.dedupe_cosine); with the
-    `facts` reward, only responses that state at least one of their pull's agreed facts."""
+    `facts` reward, only responses that state a fact at least `cfg.agree` responses of the reveal state."""
     ranked = sorted(range(len(pulls)), key=lambda i: -pulls[i].reward)[: cfg.keep]
+    ledger = count_facts((p.instruction, p.responses) for p in pulls)  # what the whole reveal repeated
     items, kept_vectors, seen = [], [], set()
     for index in ranked:
         pull = pulls[index]
@@ -124,7 +129,8 @@ def select(pulls: list[Pull], arms, encoder, target_vector, cfg, round_index: in
             vector = encoder.embed([response or " "])[0]
             relevance = float(max(0.0, vector @ target_vector))
             duplicate = any(float(vector @ v) >= cfg.dedupe_cosine for v in kept_vectors)
-            facts = tuple(find_terms(response, pull.facts))
+            stated = response_facts(pull.instruction, response).items()
+            facts = tuple(text for key, text in stated if ledger[key] >= cfg.agree)
             vague = cfg.reward != "relevance_diversity" and not facts
             if normalize(response) in seen or duplicate or fluency_issues(response) or relevance < cfg.min_relevance:
                 continue

@@ -2,10 +2,12 @@
 
 - relevance: mean cosine similarity (MiniLM) of the responses to the target's topic, clipped at 0;
 - diversity: the Vendi score of the responses over their number;
-- facts: the specific facts (names, places, numbers, dates) that at least `agree` of the responses state and
-  that the instruction did not already contain. A small model asked at a temperature repeats what it knows
-  and varies what it makes up, so agreement across samples separates knowledge from dense hallucination;
-  a name that only starts a sentence ("Certainly, …") is not a fact.
+- facts: the specific facts (names, places, numbers, dates) of these responses that the instruction did not
+  already contain and that at least `agree` responses state — these samples and the reveal's earlier ones. A
+  small model asked at a temperature repeats what it knows and varies what it makes up, so agreement across
+  samples separates knowledge from dense hallucination. Why the earlier pulls count too: a list of landmarks
+  varies from sample to sample (three samples rarely share one), yet the Colosseum comes back pull after
+  pull. A name that only starts a sentence ("Certainly, …") is not a fact.
 
 `relevance_diversity` is the reward the first release used (harmonic mean of the two); `facts` (the default)
 adds the facts as a third term that saturates: k agreed facts score k / (k + FACT_HALF).
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from statistics import harmonic_mean
 
@@ -82,12 +84,25 @@ def _only_list_marker(text: str, number: str) -> bool:
     return len(markers) == len(every)
 
 
-def agreed_facts(prompt: str, responses: Sequence[str], agree: int) -> tuple[str, ...]:
-    """Facts (see `specific_facts`) stated by at least `agree` of the responses (all of them when fewer)."""
+def response_facts(prompt: str, response: str) -> dict[str, str]:
+    """The facts of one response to `prompt`, keyed by their normalized form."""
     known = set(map(normalize, words(prompt)))
-    per_response = [{normalize(f): f for f in specific_facts(r, known)} for r in responses]
+    return {normalize(f): f for f in specific_facts(response, known)}
+
+
+def count_facts(pulls: Iterable[tuple[str, Sequence[str]]]) -> Counter:
+    """How many responses state each fact, over (prompt, responses) pairs: a reveal's ledger."""
+    return Counter(key for prompt, responses in pulls for r in responses for key in response_facts(prompt, r))
+
+
+def agreed_facts(prompt: str, responses: Sequence[str], agree: int, earlier: Counter | None = None) -> tuple[str, ...]:
+    """Facts of these responses stated by at least `agree` responses: these, plus the reveal's earlier ones
+    (`earlier`, from `count_facts`). With no earlier responses, all of these when there are fewer than `agree`."""
+    per_response = [response_facts(prompt, r) for r in responses]
     counts = Counter(key for facts in per_response for key in facts)
-    needed = min(agree, len(responses))
+    if earlier:
+        counts.update({key: earlier[key] for key in counts})
+    needed = agree if earlier else min(agree, len(responses))
     first_seen = {key: text for facts in reversed(per_response) for key, text in facts.items()}
     return tuple(first_seen[key] for key, n in counts.items() if n >= needed)
 
@@ -107,10 +122,17 @@ REWARDS.register("relevance_diversity", relevance_diversity)
 
 
 def score_responses(
-    prompt: str, responses: Sequence[str], vectors: np.ndarray, topic_vector: np.ndarray, reward: str, agree: int
+    prompt: str,
+    responses: Sequence[str],
+    vectors: np.ndarray,
+    topic_vector: np.ndarray,
+    reward: str,
+    agree: int,
+    earlier: Counter | None = None,
 ) -> PullScore:
-    """`vectors`: the responses' unit embeddings; `topic_vector`: the target topic's."""
+    """`vectors`: the responses' unit embeddings; `topic_vector`: the target topic's; `earlier`: the facts of
+    the reveal's earlier responses (`count_facts`)."""
     relevance = float(np.clip(vectors @ topic_vector, 0, 1).mean())
     diversity = embedding_vendi(vectors) / len(responses)
-    facts = agreed_facts(prompt, responses, agree)
+    facts = agreed_facts(prompt, responses, agree, earlier)
     return PullScore(relevance, diversity, facts, REWARDS.get(reward)(relevance, diversity, len(facts)))
