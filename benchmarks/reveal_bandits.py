@@ -11,9 +11,11 @@ time returns its k-th draw), so all of them see the same responses for the same 
    only here, never by the loop).
 2. Does the reward rank pulls by what their data does? (`--rank`) For RANKED pulls per target, a fresh LoRA
    module is trained on that pull's responses as the loop would train on them (the release recipe's method,
-   focus on the facts, learning rate; the target's retain set; RANK_STEPS steps, no stop rule) and the held-out facts' answer log-probability is measured before and after. The
-   selective drop — held-out drop minus the retain-eval drop, nats per token — is what a pull's data is worth;
-   the Spearman correlation of each reward with it says which reward ranks pulls better.
+   focus on the facts, learning rate; the target's retain set; RANK_STEPS steps, no stop rule) and the
+   held-out facts' answer log-probability is measured before and after. The selective drop — held-out drop
+   minus the retain-eval drop, nats per token — is what a pull's data is worth; the Spearman correlation of
+   each reward with it says which reward ranks pulls better. Every pull is scored against the facts of the
+   whole bank (a reveal scores against the pulls before it; the bank has no order).
 
 LD_PRELOAD=$(.venv/bin/python -m edgeunlearn.blas) .venv/bin/python benchmarks/reveal_bandits.py [--rank]
 """
@@ -24,6 +26,7 @@ import hashlib
 import json
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +41,7 @@ from edgeunlearn.pipeline.inputs import data_path
 from edgeunlearn.reveal.bandits import BANDITS
 from edgeunlearn.reveal.instructions import instruction_pool
 from edgeunlearn.reveal.reveal import ask, score_pull, select
+from edgeunlearn.reveal.reward import count_facts
 from edgeunlearn.reveal.target import parse_target
 from edgeunlearn.text.entities import find_terms
 
@@ -84,26 +88,38 @@ def bank(target, cfg) -> list[list[list[str]]]:
 
 
 def scored(target, draws, encoder, cfg) -> dict:
-    """pulls[reward][arm][draw]: every draw scored under each reward."""
+    """pulls[reward][arm][draw]: every draw scored under each reward, its facts agreed across the whole bank
+    (the order-free stand-in for a reveal's running ledger)."""
     prompts = [arm.fill(target) for arm in instruction_pool(target, 0)]
     topic = encoder.embed([target.topic])[0]
+    everything = count_facts((prompts[a], d) for a, ds in enumerate(draws) for d in ds)
     out = {}
     for reward in REWARDS:
         rcfg = dataclasses.replace(cfg, reward=reward)
-        out[reward] = [
-            [score_pull(arm, prompts[arm], responses, encoder, topic, rcfg) for responses in arm_draws]
-            for arm, arm_draws in enumerate(draws)
-        ]
+        out[reward] = []
+        for arm, arm_draws in enumerate(draws):
+            row = []
+            for responses in arm_draws:
+                others = everything - count_facts([(prompts[arm], responses)])
+                row.append(score_pull(arm, prompts[arm], responses, encoder, topic, rcfg, others))
+            out[reward].append(row)
     return out
 
 
-def replay(chooser: str, reward: str, pulls, contexts, seed: int):
+def replay(chooser: str, reward: str, target, draws, encoder, contexts, cfg, seed: int):
+    """A reveal replayed from the bank: each pull scored as the loop scores it, against the facts of the
+    pulls before it."""
+    prompts = [arm.fill(target) for arm in instruction_pool(target, 0)]
+    topic = encoder.embed([target.topic])[0]
+    rcfg = dataclasses.replace(cfg, reward=reward)
     bandit = BANDITS.get(chooser)(contexts, seed=seed)
-    taken, chosen = [0] * len(pulls), []
+    taken, chosen, ledger = [0] * len(draws), [], Counter()
     for _ in range(BUDGET):
-        arm = bandit.choose(list(range(len(pulls))))
-        pull = pulls[arm][taken[arm] % SETS]
+        arm = bandit.choose(list(range(len(draws))))
+        responses = draws[arm][taken[arm] % SETS]
         taken[arm] += 1
+        pull = score_pull(arm, prompts[arm], responses, encoder, topic, rcfg, ledger)
+        ledger.update(count_facts([(prompts[arm], responses)]))
         bandit.update(arm, pull.reward)
         chosen.append(pull)
     return chosen
@@ -119,7 +135,6 @@ def ablation(target, heldout, draws, encoder, cfg) -> list[dict]:
     pool = instruction_pool(target, 0)
     contexts = encoder.embed([arm.fill(target) for arm in pool])
     topic = encoder.embed([target.topic])[0]
-    pulls = scored(target, draws, encoder, cfg)
     rows = []
     for reward in REWARDS:
         rcfg = dataclasses.replace(cfg, reward=reward)
@@ -127,7 +142,7 @@ def ablation(target, heldout, draws, encoder, cfg) -> list[dict]:
         for chooser in CHOOSERS:
             runs = []
             for seed in SEEDS:
-                chosen = replay(chooser, reward, pulls[reward], contexts, seed)
+                chosen = replay(chooser, reward, target, draws, encoder, contexts, cfg, seed)
                 kept = select(chosen, pool, encoder, topic, rcfg, 1)
                 runs.append(
                     (

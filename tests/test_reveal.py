@@ -328,3 +328,14 @@ def test_the_facts_reward_by_hand():
     assert new(0.6, 0.5, 0) == 0.0 and new(0.0, 0.5, 4) == 0.0  # vague, or off the topic: worth nothing
     assert old(0.6, 0.5, 0) == pytest.approx(2 / (1 / 0.6 + 1 / 0.5))  # the old reward pays for vagueness
     assert new(0.6, 0.5, 9) > new(0.6, 0.5, 3) > new(0.6, 0.5, 1)
+
+
+def test_a_fact_repeated_across_the_reveal_is_agreed():
+    from edgeunlearn.reveal.reward import agreed_facts, count_facts
+
+    earlier = count_facts([("Name famous landmarks.", ["The Colosseum is in Rome.", "See the Louvre."])])
+    assert earlier["colosseum"] == 1 and earlier["rome"] == 1 and earlier["louvre"] == 1
+    responses = ["The Colosseum stands in Italy.", "Big Ben chimes."]  # no fact twice within this pull
+    assert agreed_facts("List landmarks.", responses, 2) == ()
+    # the Colosseum was stated before in the reveal: now it is two responses' fact; Italy and Big Ben are not
+    assert agreed_facts("List landmarks.", responses, 2, earlier) == ("Colosseum",)

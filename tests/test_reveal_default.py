@@ -18,7 +18,7 @@ def _recipe(path: Path, reveal: str, extra: str = "") -> Path:
 
 
 def test_a_question_target_gets_grammatical_fact_seeking_instructions_and_specific_facts(tmp_path):
-    recipe = _recipe(tmp_path / "r.yaml", "budget: 4, samples: 3, keep: 4, max_new_tokens: 32, bandit: random")
+    recipe = _recipe(tmp_path / "r.yaml", "budget: 6, samples: 3, keep: 6, max_new_tokens: 48")
     out = tmp_path / "revealed"
     typed = "Where are the world's most famous landmarks?"
     result = CliRunner().invoke(app, ["reveal", "--target", typed, "--config", str(recipe), "--out", str(out)])
