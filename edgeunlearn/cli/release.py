@@ -12,7 +12,12 @@ from edgeunlearn.cli import common as c
 from edgeunlearn.cli.ui import RichProgress, console, show_results, show_reveal, show_rounds
 from edgeunlearn.errors import UserError
 
-TargetOpt = typer.Option(..., "--target", help='what must go, e.g. "the capital of France" or "Jane Roe"')
+TargetOpt = typer.Option(
+    ...,
+    "--target",
+    help='what must go, as you would say it: a topic, a name, a question or "everything about X" '
+    '(e.g. "Jane Roe", "Where was Jane Roe born?"); the first line of output says what was understood',
+)
 SeedsOpt = typer.Option(None, "--seeds", help="questions on the target (one per line, or JSONL with `question`)")
 
 
