@@ -62,9 +62,11 @@ def test_two_rounds_on_a_person_say_what_each_revealed_and_what_is_still_reveale
             json.loads(line) for line in (out / f"round-{r['round']}" / "revealed.jsonl").read_text().splitlines()
         ]
         distinct = {normalize(f) for row in revealed for f in row["facts"]}
-        assert r["facts"] == len(distinct) >= 1 and set(map(normalize, r["fact_examples"])) <= distinct
-        if not r["stopped"]:  # asked again after the round: only facts of this round, at most all of them
-            assert 0 <= r["still_revealed"] <= r["facts"]
+        assert r["facts"] == len(distinct) and set(map(normalize, r["fact_examples"])) <= distinct
+        if r["stopped"]:  # the stop rule reads what the model still reveals: fewer facts than stop_facts (1)
+            assert r["facts"] == 0 and "specific facts revealed" in r["stopped"] and r["still_revealed"] is None
+        else:  # asked again after the round: only facts of this round, at most all of them
+            assert r["facts"] >= 1 and 0 <= r["still_revealed"] <= r["facts"]
             assert set(map(normalize, r["still_examples"])) <= distinct
     assert rounds[1]["still_revealed"] < rounds[1]["facts"]  # the round made the model drop some of its facts
     assert rounds[0]["forget_known"] is not None and rounds[1]["forget_known"] is not None
