@@ -169,6 +169,9 @@ class ReleaseConfig:
     retain_module: bool = _opt(False, "negate: also learn the retain data in a module applied with +1")
     orthogonality: float = _opt(0.1, "λ_o of the O-LoRA loss Σ_i ‖A_iᵀ A_new‖² against earlier modules")
     stop_facts: int = _opt(3, "stop when a round's reveal finds fewer specific facts than this")
+    stop_facts_share: float = _opt(
+        0.5, "stop when a round's reveal finds fewer specific facts than this share of round 1's"
+    )
     stop_relevance: float = _opt(0.35, "stop when the revealed relevance falls below this")
     max_minutes: float = _opt(0.0, "time budget for the loop (0: none); a round that would exceed it is not started")
     max_memory_mb: float = _opt(0.0, "MLX peak-memory budget (0: none); the loop stops after a round above it")

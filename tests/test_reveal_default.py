@@ -64,7 +64,8 @@ def test_two_rounds_on_a_person_say_what_each_revealed_and_what_is_still_reveale
         distinct = {normalize(f) for row in revealed for f in row["facts"]}
         assert r["facts"] == len(distinct) and set(map(normalize, r["fact_examples"])) <= distinct
         if r["stopped"]:  # the stop rule reads what the model still reveals: fewer facts than stop_facts (1)
-            assert r["facts"] == 0 and "specific facts revealed" in r["stopped"] and r["still_revealed"] is None
+            few = r["facts"] < 1 or r["facts"] < 0.5 * rounds[1]["facts"]  # … or than half of round 1's
+            assert few and "specific facts revealed" in r["stopped"] and r["still_revealed"] is None
         else:  # asked again after the round: only facts of this round, at most all of them
             assert r["facts"] >= 1 and 0 <= r["still_revealed"] <= r["facts"]
             assert set(map(normalize, r["still_examples"])) <= distinct
