@@ -322,7 +322,7 @@ def test_facts_are_specifics_the_samples_agree_on():
 def test_the_facts_reward_by_hand():
     from edgeunlearn.reveal.reward import REWARDS
 
-    new, old = REWARDS.get("facts"), REWARDS.get("relevance_diversity")
+    new, old = REWARDS.get("facts").score, REWARDS.get("relevance_diversity").score
     # harmonic mean of relevance 0.6, diversity 0.5 and 3 facts → 3 / (3 + 3) = 0.5
     assert new(0.6, 0.5, 3) == pytest.approx(3 / (1 / 0.6 + 1 / 0.5 + 1 / 0.5))
     assert new(0.6, 0.5, 0) == 0.0 and new(0.0, 0.5, 4) == 0.0  # vague, or off the topic: worth nothing
@@ -339,3 +339,19 @@ def test_a_fact_repeated_across_the_reveal_is_agreed():
     assert agreed_facts("List landmarks.", responses, 2) == ()
     # the Colosseum was stated before in the reveal: now it is two responses' fact; Italy and Big Ben are not
     assert agreed_facts("List landmarks.", responses, 2, earlier) == ("Colosseum",)
+
+
+def test_the_loop_stops_on_what_the_model_still_reveals():
+    from edgeunlearn.config import ReleaseConfig, RunConfig
+    from edgeunlearn.pipeline.release import _reveal_stop
+    from edgeunlearn.reveal.reveal import Revealed, RevealedItem
+
+    def revealed(facts: list[str], relevance: float = 0.6) -> Revealed:
+        items = [RevealedItem("q", f"It is {f}.", "template", 2, 0, 0.6, 0.5, (f,)) for f in facts]
+        return Revealed(items, [], relevance, 0.5)
+
+    cfg = RunConfig(release=ReleaseConfig(stop_facts=3, stop_facts_share=0.5, stop_relevance=0.35))
+    assert _reveal_stop(cfg, revealed(["Paris", "Rome", "Oslo", "Bern"]), first_facts=8) is None  # 4 ≥ 3, 4 ≥ 8/2
+    assert "release.stop_facts 3" in _reveal_stop(cfg, revealed(["Paris", "paris", "Rome"]), 8)  # 2 distinct
+    assert "0.5 × round 1's 10" in _reveal_stop(cfg, revealed(["Paris", "Rome", "Oslo", "Bern"]), first_facts=10)
+    assert "relevance 0.20" in _reveal_stop(cfg, revealed(["Paris", "Rome", "Oslo"], relevance=0.2), None)

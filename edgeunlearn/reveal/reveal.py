@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeunlearn.reveal.bandits import BANDITS
 from edgeunlearn.reveal.instructions import Instruction, instruction_pool
-from edgeunlearn.reveal.reward import count_facts, response_facts, score_responses
+from edgeunlearn.reveal.reward import REWARDS, count_facts, response_facts, score_responses
 from edgeunlearn.reveal.target import Target
 from edgeunlearn.reveal.vendi import embedding_vendi
 from edgeunlearn.text import fluency_issues
@@ -131,7 +131,7 @@ def select(pulls: list[Pull], arms, encoder, target_vector, cfg, round_index: in
             duplicate = any(float(vector @ v) >= cfg.dedupe_cosine for v in kept_vectors)
             stated = response_facts(pull.instruction, response).items()
             facts = tuple(text for key, text in stated if ledger[key] >= cfg.agree)
-            vague = cfg.reward != "relevance_diversity" and not facts
+            vague = not facts and not REWARDS.get(cfg.reward).keeps_vague
             if normalize(response) in seen or duplicate or fluency_issues(response) or relevance < cfg.min_relevance:
                 continue
             if vague or pull.reward <= 0:

@@ -116,9 +116,15 @@ def facts_reward(relevance: float, diversity: float, facts: int) -> float:
     return harmonic_mean([relevance, diversity, fact_term]) if relevance > 0 and facts else 0.0
 
 
-REWARDS: Registry[Callable[[float, float, int], float]] = Registry("reveal reward")
-REWARDS.register("facts", facts_reward)
-REWARDS.register("relevance_diversity", relevance_diversity)
+@dataclass(frozen=True)
+class Reward:
+    score: Callable[[float, float, int], float]  # (relevance, diversity, agreed facts) → reward
+    keeps_vague: bool  # whether a response that states no agreed fact may become forget data
+
+
+REWARDS: Registry[Reward] = Registry("reveal reward")
+REWARDS.register("facts", Reward(facts_reward, keeps_vague=False))
+REWARDS.register("relevance_diversity", Reward(relevance_diversity, keeps_vague=True))
 
 
 def score_responses(
@@ -135,4 +141,4 @@ def score_responses(
     relevance = float(np.clip(vectors @ topic_vector, 0, 1).mean())
     diversity = embedding_vendi(vectors) / len(responses)
     facts = agreed_facts(prompt, responses, agree, earlier)
-    return PullScore(relevance, diversity, facts, REWARDS.get(reward)(relevance, diversity, len(facts)))
+    return PullScore(relevance, diversity, facts, REWARDS.get(reward).score(relevance, diversity, len(facts)))
