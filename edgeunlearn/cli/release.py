@@ -36,7 +36,7 @@ def load_seeds(path: Path | None) -> list[str]:
 
 
 def _parse_target(text: str):
-    """The target as understood, shown as the first line of output."""
+    """The target as understood (shown as the first line of output once the settings are checked)."""
     from edgeunlearn.reveal.target import parse_target
 
     try:
@@ -45,7 +45,6 @@ def _parse_target(text: str):
         raise UserError(
             f'--target {text!r} names nothing: say what must go, e.g. --target "the capital of France"'
         ) from None
-    console.print(f"[bold]{target.describe()}[/]")
     return target
 
 
@@ -82,6 +81,7 @@ def reveal(
     check_out_free(out)
     parsed = _parse_target(target)
     source = resolve_model(cfg.model, cfg.prompt_format)
+    console.print(f"[bold]{parsed.describe()}[/]")
     console.print(
         f"[bold cyan]▸ reveal: {cfg.reveal.budget} pulls × {cfg.reveal.samples} responses ({cfg.reveal.bandit})[/]"
     )
@@ -137,6 +137,7 @@ def release(
     check_out_free(out)
     parsed = _parse_target(target)
     inputs = prepare_release(cfg)
+    console.print(f"[bold]{parsed.describe()}[/]")
     progress = RichProgress()
     start = time.perf_counter()
     try:
