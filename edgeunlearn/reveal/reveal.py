@@ -2,8 +2,9 @@
 
 Each pull asks one instruction (filled with the target) `samples` times at a temperature; its reward
 (`edgeunlearn.reveal.reward`) values the specific facts the responses agree on, their relevance to the target
-and their diversity. The responses of the best pulls, minus duplicates, unfluent text and responses that carry
-none of the pull's facts, become the forget set, each line with its provenance and its facts.
+and their diversity. The responses of the best pulls, minus duplicates, unfluent text and responses that state
+none of the facts the reveal's responses agree on, become the forget set, each line with its provenance and its
+facts.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class RevealedItem:
     pull: int
     relevance: float  # of this response to the target
     pull_reward: float
-    facts: tuple[str, ...] = ()  # the pull's agreed facts this response states
+    facts: tuple[str, ...] = ()  # the facts this response states that the reveal's responses agree on
 
     def to_json(self) -> dict:
         return asdict(self)
