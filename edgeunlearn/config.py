@@ -169,8 +169,13 @@ class ReleaseConfig:
     retain_module: bool = _opt(False, "negate: also learn the retain data in a module applied with +1")
     orthogonality: float = _opt(0.1, "λ_o of the O-LoRA loss Σ_i ‖A_iᵀ A_new‖² against earlier modules")
     stop_facts: int = _opt(3, "stop when a round's reveal finds fewer specific facts than this")
-    stop_facts_share: float = _opt(
-        0.5, "stop when a round's reveal finds fewer specific facts than this share of round 1's"
+    retain_watch: float = _opt(
+        0.25, "share of --retain (seeded) the rounds never train on: the retain guard watches it"
+    )
+    retain_floor: float = _opt(
+        0.8,
+        "undo a round (and stop) that leaves less than this share of what the base knew of the watched retain "
+        "items or of the general facts (0: no guard)",
     )
     stop_relevance: float = _opt(0.35, "stop when the revealed relevance falls below this")
     max_minutes: float = _opt(0.0, "time budget for the loop (0: none); a round that would exceed it is not started")

@@ -235,16 +235,16 @@ def test_an_interrupted_release_resumes_to_the_same_model(tmp_path, tiny_model, 
     straight, straight_out = _release(tmp_path / "a", tiny_model, "--rounds", 2, min_relevance=0.0)
     assert straight.exit_code == 0, straight.output
 
-    real = release_module._round
+    real = release_module._Loop.round
 
-    def cut_in_round_2(cfg, index, *rest):
+    def cut_in_round_2(loop, index):
         if index == 2:
             raise KeyboardInterrupt
-        return real(cfg, index, *rest)
+        return real(loop, index)
 
-    monkeypatch.setattr(release_module, "_round", cut_in_round_2)
+    monkeypatch.setattr(release_module._Loop, "round", cut_in_round_2)
     cut, out = _release(tmp_path / "b", tiny_model, "--rounds", 2, min_relevance=0.0)
-    monkeypatch.setattr(release_module, "_round", real)
+    monkeypatch.setattr(release_module._Loop, "round", real)
     unfinished = unfinished_folder(out)
     assert cut.exit_code == 1 and "--resume" in cut.output and not out.exists()
     assert (unfinished / "round-1" / "finished.json").exists() and not (unfinished / "round-2").exists()
@@ -350,8 +350,21 @@ def test_the_loop_stops_on_what_the_model_still_reveals():
         items = [RevealedItem("q", f"It is {f}.", "template", 2, 0, 0.6, 0.5, (f,)) for f in facts]
         return Revealed(items, [], relevance, 0.5)
 
-    cfg = RunConfig(release=ReleaseConfig(stop_facts=3, stop_facts_share=0.5, stop_relevance=0.35))
-    assert _reveal_stop(cfg, revealed(["Paris", "Rome", "Oslo", "Bern"]), first_facts=8) is None  # 4 ≥ 3, 4 ≥ 8/2
-    assert "release.stop_facts 3" in _reveal_stop(cfg, revealed(["Paris", "paris", "Rome"]), 8)  # 2 distinct
-    assert "0.5 × round 1's 10" in _reveal_stop(cfg, revealed(["Paris", "Rome", "Oslo", "Bern"]), first_facts=10)
-    assert "relevance 0.20" in _reveal_stop(cfg, revealed(["Paris", "Rome", "Oslo"], relevance=0.2), None)
+    cfg = RunConfig(release=ReleaseConfig(stop_facts=3, stop_relevance=0.35))
+    assert _reveal_stop(cfg, revealed(["Paris", "Rome", "Oslo"])) is None  # 3 ≥ 3
+    assert "release.stop_facts 3" in _reveal_stop(cfg, revealed(["Paris", "paris", "Rome"]))  # 2 distinct
+    assert "relevance 0.20" in _reveal_stop(cfg, revealed(["Paris", "Rome", "Oslo"], relevance=0.2))
+
+
+def test_no_round_follows_one_that_left_fewer_facts_still_revealed_than_stop_facts():
+    from edgeunlearn.config import ReleaseConfig, RunConfig
+    from edgeunlearn.pipeline.release import RoundRecord, _left_stop
+
+    cfg = RunConfig(release=ReleaseConfig(stop_facts=3))
+
+    def after(still):
+        return RoundRecord(1, 20, 0.5, 0.5, 0.4, 0.5, 0.9, 60.0, 900.0, facts=28, still_revealed=still)
+
+    assert _left_stop(cfg, after(3)) is None  # 3 of its facts still stated: something is left, go on
+    assert _left_stop(cfg, after(2)) == "2 of its facts still revealed after it < release.stop_facts 3"
+    assert _left_stop(cfg, after(None)) is None  # a round that trained nothing has no such count

@@ -300,9 +300,17 @@ def show_reveal(revealed, top: int = 8) -> None:
     console.print(table)
 
 
+def _guard_text(reading: dict | None) -> str:
+    """The retain guard's reading: watched retain items and general facts kept, as shares of the base's."""
+    if not reading:
+        return "–"
+    return f"{_pct(reading['retain_kept'])} / {_pct(reading['general_kept'])}"
+
+
 def show_rounds(rounds: list[dict]) -> None:
     table = Table(title="Reveal-and-Release, per round (round 0: the base model)")
     columns = ("round", "revealed", "facts", "still revealed", "relevance", "diversity", "forget known", "retain known")
+    columns += ("guard: watched / general",)
     for column in (*columns, "s", "peak MB"):
         table.add_column(column, justify="right")
     for r in rounds:
@@ -316,6 +324,7 @@ def show_rounds(rounds: list[dict]) -> None:
             f"{r['diversity']:.2f}",
             _pct(r["forget_known"]),
             _pct(r["retain_known"]),
+            _guard_text(r.get("retain_guard")),
             f"{r['seconds']:.0f}",
             f"{r['peak_memory_mb']:.0f}",
         )

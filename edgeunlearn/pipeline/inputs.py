@@ -241,6 +241,11 @@ def prepare_release(cfg: RunConfig) -> Inputs:
         )
     if cfg.release.rounds < 1:
         raise UserError(f"--rounds must be at least 1, not {cfg.release.rounds}")
+    if not (0 <= cfg.release.retain_watch < 1 and 0 <= cfg.release.retain_floor <= 1):
+        raise UserError(
+            f"release.retain_watch must be in [0, 1) and release.retain_floor in [0, 1], got "
+            f"{cfg.release.retain_watch} and {cfg.release.retain_floor}: fix the recipe"
+        )
     BANDITS.get(cfg.reveal.bandit)
     if cfg.release.mode == "loss":
         method = get_method(cfg.method)

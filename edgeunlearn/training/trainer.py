@@ -55,18 +55,20 @@ def train(
     templates: Sequence[QAItem] | None = None,
     stored: StoredTypes | None = None,
     facts: Sequence[QAItem] | None = None,
+    watched: Sequence[QAItem] | None = None,
 ) -> TrainResult:
     """Train LoRA on `method`'s loss. `templates`: the template answer for each forget item, same order
     (methods that need one; default: project refusals drawn by seed). `stored`: the ggml types each tensor
     will hold under each `robust_to` type; training then sees those stored weights in turn with fp32.
-    `facts`: the forget facts the stop rule scores, when `forget` is something else (ReLearn's augmented data)."""
+    `facts`: the forget facts the stop rule scores, when `forget` is something else (ReLearn's augmented data).
+    `watched`: the retain items the stop rule watches, when the caller set them aside from `retain` itself."""
     import mlx.core as mx
 
     check_inputs(method, bool(retain), args)
     mx.random.seed(seed)
     backend.reduce_base(cfg.base_precision, cfg.grad_checkpoint)
     backend.add_lora(cfg.lora_rank, cfg.lora_scale, cfg.lora_dropout, cfg.lora_keys, cfg.lora_layers)
-    retain, watched = _retain_for(method, retain, cfg, seed)
+    retain, watched = _retain_for(method, retain, cfg, seed) if watched is None else (retain, watched)
     inputs, masks = _inputs(backend, method, forget, retain, cfg, seed, templates)
     robust = RobustTraining(backend, stored) if stored is not None else None
     rule = _stop_rule(backend, robust, facts or forget, watched, cfg, forget)
