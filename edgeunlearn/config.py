@@ -86,6 +86,11 @@ class TrainConfig:
         "training, the LoRA'd matrices are written on the base's grid as fq(W0 + g·update), g the smallest of "
         "these gains at which the rule's check passes under every form (empty: never)",
     )
+    until_base_grid: bool = _opt(
+        False,
+        "stop rule, with a snap: also judge the base's own type as re-quantizing stores the unsnapped weights, so "
+        "training goes on (with its retain term) until the forgetting survives that grid, before a gain is chosen",
+    )
     until_patience: int = _opt(
         0, "stop rule: stop after this many checks in a row below the retain floor (0: never stop for it)"
     )

@@ -191,3 +191,32 @@ def test_training_snaps_the_real_model_at_the_gain_its_check_chose(smollm2, smol
     )
     stated = [keyword_hit(text, item.keywords) for item, text in zip(forget, backend.generate(forget, 24))]
     assert 1 - np.mean(stated) == pytest.approx(chosen["forgotten"]["full"])  # as the chosen check said
+
+
+def test_with_until_base_grid_the_rule_judges_the_base_grid_as_re_quantizing_stores_the_update(
+    smollm2, smol_grid, facts, tmp_path
+):
+    """`until_base_grid`: the stop rule also answers under the base's own type, as re-quantizing the fused,
+    unsnapped weights stores them — fq(W0 + Δ), what a gain of 1 writes: its share is what that model says."""
+    from edgeunlearn.check.judge import keyword_hit
+    from edgeunlearn.config import MethodArgs
+    from edgeunlearn.methods import get_method
+    from edgeunlearn.training.robust import StoredTypes
+    from edgeunlearn.training.trainer import train
+
+    forget = [f for f in facts if f.keywords][:4]
+    backend = MLXBackend(smollm2.mlx_dir)
+    cfg = TrainConfig(steps=6, batch_size=2, learning_rate=3e-4, lora_rank=4, until=True, until_every=6)
+    cfg = TrainConfig(**{**cfg.__dict__, "until_retain_floor": 0.0, "until_general": False, "snap_gains": ()})
+    stored = StoredTypes({GRID: smol_grid}, snap_to=GRID)
+    result = train(backend, get_method("ga"), forget, None, cfg, MethodArgs(), 0, tmp_path, stored=stored)
+    assert result.snap is None and set(result.until["checks"][-1]["forgotten"]) == {"full"}  # off: full only
+
+    backend = MLXBackend(smollm2.mlx_dir)
+    cfg = TrainConfig(**{**cfg.__dict__, "until_base_grid": True})
+    result = train(backend, get_method("ga"), forget, None, cfg, MethodArgs(), 0, tmp_path, stored=stored)
+    check = result.until["checks"][-1]
+    assert set(check["forgotten"]) == {"full", GRID} and check["step"] == 6
+    fuse(backend, Snap(GRID, 1.0, dict(smol_grid)))  # the fused weights as the base's type stores them
+    stated = [keyword_hit(text, item.keywords) for item, text in zip(forget, backend.generate(forget, 24))]
+    assert 1 - np.mean(stated) == pytest.approx(check["forgotten"][GRID])
