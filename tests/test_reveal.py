@@ -317,6 +317,9 @@ def test_facts_are_specifics_the_samples_agree_on():
     assert sorted(agreed_facts(prompt, responses, 2)) == ["1879", "Nobel Prize", "Princeton"]
     assert agreed_facts(prompt, responses, 3) == ()
     assert agreed_facts(prompt, responses[:1], 2) == ("1879", "Ulm", "Nobel Prize")  # one sample: all of it
+    # a lone category word or ordinal names nothing in particular; inside a name it stays
+    made_up = "Albania is the capital of the 12th Republic of the Kingdom of the Pacific, near the United Kingdom."
+    assert specific_facts(made_up, set()) == ["Albania", "Pacific", "United Kingdom"]
 
 
 def test_the_facts_reward_by_hand():

@@ -36,6 +36,14 @@ DISCOURSE = set(
     instead indeed here's there's let's unfortunately fortunately interestingly notably example examples answer
     question note facts fact famous important known well thank thanks hope including""".split()
 )
+# Category words: alone they name no particular thing ("the Kingdom of the Pacific", "the 12th Republic" —
+# the demo's round 2 made up dozens) and pushing them down would hit every "United Kingdom" answer.
+GENERIC = set(
+    """kingdom republic commonwealth empire state states nation nations union federation province region city
+    cities country countries capital capitals century centuries world earth planet continent island islands
+    ocean sea river mountain lake people government king queen president""".split()
+)
+ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)", re.IGNORECASE)
 SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]|^\s*(?:[-*•]|\d+[.)]))\s*$")
 
 
@@ -49,7 +57,7 @@ class PullScore:
 
 def specific_facts(text: str, known: set[str]) -> list[str]:
     """The entities of `text` that are facts: not made only of `known` words (the instruction's, normalized),
-    not a lone capitalized word that only ever starts a sentence."""
+    not a lone capitalized word that only ever starts a sentence, not a lone category word or ordinal."""
     found, known = [], {_singular(w) for w in known}
     for entity in entities(text):
         if {_singular(normalize(w)) for w in words(entity)} <= known and not entity[0].isdigit():
@@ -57,6 +65,8 @@ def specific_facts(text: str, known: set[str]) -> list[str]:
         if entity.casefold() in DISCOURSE and _only_starts_sentences(text, entity):
             continue
         if entity.isdigit() and _only_list_marker(text, entity):
+            continue
+        if entity.casefold() in GENERIC or ORDINAL.fullmatch(entity):
             continue
         found.append(entity)
     return found
