@@ -320,6 +320,8 @@ def test_facts_are_specifics_the_samples_agree_on():
     # a lone category word or ordinal names nothing in particular; inside a name it stays
     made_up = "Albania is the capital of the 12th Republic of the Kingdom of the Pacific, near the United Kingdom."
     assert specific_facts(made_up, set()) == ["Albania", "Pacific", "United Kingdom"]
+    # the prompt's own name in the possessive is the prompt's name
+    assert specific_facts("Einstein's theory was published in 1905.", {"albert", "einstein"}) == ["1905"]
 
 
 def test_the_facts_reward_by_hand():

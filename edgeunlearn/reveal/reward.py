@@ -60,7 +60,7 @@ def specific_facts(text: str, known: set[str]) -> list[str]:
     not a lone capitalized word that only ever starts a sentence, not a lone category word or ordinal."""
     found, known = [], {_singular(w) for w in known}
     for entity in entities(text):
-        if {_singular(normalize(w)) for w in words(entity)} <= known and not entity[0].isdigit():
+        if {_singular(_unpossessive(normalize(w))) for w in words(entity)} <= known and not entity[0].isdigit():
             continue
         if entity.casefold() in DISCOURSE and _only_starts_sentences(text, entity):
             continue
@@ -70,6 +70,11 @@ def specific_facts(text: str, known: set[str]) -> list[str]:
             continue
         found.append(entity)
     return found
+
+
+def _unpossessive(word: str) -> str:
+    """ "einstein's" → "einstein": the prompt's name in the possessive is still the prompt's name."""
+    return re.sub(r"['’]s$", "", word)
 
 
 def _singular(word: str) -> str:
