@@ -184,7 +184,8 @@ def test_release_stops_on_its_budget_and_refuses_a_target_the_model_does_not_kno
 
 def test_budget_stop_reads_the_last_round():
     from edgeunlearn.config import ReleaseConfig, RunConfig
-    from edgeunlearn.pipeline.release import RoundRecord, _budget_stop
+    from edgeunlearn.pipeline.release import RoundRecord
+    from edgeunlearn.pipeline.release_rules import budget_stop as _budget_stop
 
     cfg = RunConfig(release=ReleaseConfig(max_minutes=1.0, max_memory_mb=500.0))
     last = RoundRecord(1, 5, 0.6, 0.5, 0.5, 0.2, 1.0, seconds=40.0, peak_memory_mb=400.0)
@@ -348,7 +349,7 @@ def test_a_fact_repeated_across_the_reveal_is_agreed():
 
 def test_the_loop_stops_on_what_the_model_still_reveals():
     from edgeunlearn.config import ReleaseConfig, RunConfig
-    from edgeunlearn.pipeline.release import _reveal_stop
+    from edgeunlearn.pipeline.release_rules import reveal_stop as _reveal_stop
     from edgeunlearn.reveal.reveal import Revealed, RevealedItem
 
     def revealed(facts: list[str], relevance: float = 0.6) -> Revealed:
@@ -363,7 +364,8 @@ def test_the_loop_stops_on_what_the_model_still_reveals():
 
 def test_no_round_follows_one_that_left_fewer_facts_still_revealed_than_stop_facts():
     from edgeunlearn.config import ReleaseConfig, RunConfig
-    from edgeunlearn.pipeline.release import RoundRecord, _left_stop
+    from edgeunlearn.pipeline.release import RoundRecord
+    from edgeunlearn.pipeline.release_rules import left_stop as _left_stop
 
     cfg = RunConfig(release=ReleaseConfig(stop_facts=3))
 

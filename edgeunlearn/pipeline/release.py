@@ -24,6 +24,8 @@ from edgeunlearn.config import RunConfig, to_dict
 from edgeunlearn.data import QAItem
 from edgeunlearn.errors import UserError
 from edgeunlearn.pipeline.inputs import Inputs
+from edgeunlearn.pipeline.release_modules import replay_module, train_module
+from edgeunlearn.pipeline.release_rules import budget_stop, left_stop, reveal_stop
 from edgeunlearn.reveal.target import Target
 from edgeunlearn.runs import config_hash, write_json, write_manifest
 from edgeunlearn.training.callbacks import SILENT, Progress
@@ -73,13 +75,13 @@ def run_release(
     if cfg.release.mode == "negate" and cfg.release.retain_module and inputs.retain:
         retain_dir = folder / "modules" / "retain"
         if _finished(retain_dir, key) is not None:
-            _replay_module(cfg, backend, loop.earlier, retain_dir)
+            replay_module(cfg, backend, loop.earlier, retain_dir)
         else:
-            _train_module(cfg, backend, loop.trained, None, loop.earlier, retain_dir, progress, scale=1.0, index=0)
+            train_module(cfg, backend, loop.trained, None, loop.earlier, retain_dir, progress, scale=1.0, index=0)
             _mark_finished(retain_dir, key, None)
     start = time.perf_counter()
     for index in range(1, cfg.release.rounds + 1):
-        stop = _budget_stop(cfg, records, time.perf_counter() - start)
+        stop = budget_stop(cfg, records, time.perf_counter() - start)
         if stop:
             records[-1] = dataclasses.replace(records[-1], stopped=stop)
             break
@@ -133,27 +135,13 @@ def _resumed_round(cfg, backend, loop, folder: Path, index: int, key: str) -> Ro
     record = _record_from_json(finished["record"])
     loop.revealed.extend(_revealed_items(folder / f"round-{index}"))
     if record.trained:
-        _replay_module(cfg, backend, loop.earlier, module_dir)
+        replay_module(cfg, backend, loop.earlier, module_dir)
     return record
 
 
 def _record_from_json(row: dict) -> RoundRecord:
     tuples = ("fact_examples", "still_examples")
     return RoundRecord(**{k: tuple(v) if k in tuples else v for k, v in row.items()})
-
-
-def _replay_module(cfg, backend, earlier: dict, adapter_dir: Path) -> None:
-    """Apply a module saved by an earlier (interrupted) run exactly as training applied it."""
-    import mlx.core as mx
-
-    from edgeunlearn.training.snap import Snap
-    from edgeunlearn.training.trainer import ADAPTER_FILE
-
-    t = cfg.train
-    backend.add_lora(t.lora_rank, t.lora_scale, t.lora_dropout, t.lora_keys, t.lora_layers)
-    backend.model.load_weights(list(mx.load(str(adapter_dir / ADAPTER_FILE)).items()), strict=False)
-    scale = json.loads((adapter_dir / "module.json").read_text())["scale_applied"]
-    _apply_module(backend, earlier, scale, Snap.load(adapter_dir))
 
 
 class _Loop:
@@ -188,7 +176,7 @@ class _Loop:
         progress.stage(f"round {index}: reveal ({cfg.reveal.budget} pulls, {cfg.reveal.bandit})")
         revealed = reveal(self.backend, self.encoder, self.target, cfg.reveal, cfg.seed, index, self.seeds)
         write_revealed(revealed, self.folder / f"round-{index}")
-        why = _reveal_stop(cfg, revealed)
+        why = reveal_stop(cfg, revealed)
         if index == 1 and (not revealed.items or revealed.relevance < cfg.release.stop_relevance):
             raise UserError(
                 f"the model reveals nothing specific about {self.target.about!r} ({why or 'no item kept'}): "
@@ -207,7 +195,7 @@ class _Loop:
         knowledge = _knowledge(self.backend, self.inputs, cfg)
         reading, undone = self._guard(before)
         record = _record(index, revealed, knowledge, started, undone, still, reading)
-        return dataclasses.replace(record, trained=undone is None, stopped=undone or _left_stop(cfg, record))
+        return dataclasses.replace(record, trained=undone is None, stopped=undone or left_stop(cfg, record))
 
     def _train(self, index: int, items: list[QAItem]) -> None:
         from edgeunlearn.methods import get_method
@@ -220,7 +208,7 @@ class _Loop:
             module_scale, method, retain = 1.0, get_method(cfg.method), self.trained or None
         watched = self.guard.watched if self.guard is not None else None
         module_dir = self.folder / "modules" / f"round-{index}"
-        _train_module(
+        train_module(
             cfg,
             self.backend,
             items,
@@ -258,29 +246,6 @@ class _Loop:
         return reading, f"undone: {reading.text()} < release.retain_floor {floor:g}"
 
 
-def _reveal_stop(cfg: RunConfig, revealed) -> str | None:
-    """Why a reveal leaves nothing worth a round: too few specific facts, or answers off the topic. Whether
-    the round's push costs too much is the retain guard's call, after it."""
-    found = len(revealed.facts)
-    if found < cfg.release.stop_facts:
-        return f"{found} specific facts revealed < release.stop_facts {cfg.release.stop_facts}"
-    if revealed.relevance < cfg.release.stop_relevance:
-        return f"revealed relevance {revealed.relevance:.2f} < release.stop_relevance {cfg.release.stop_relevance}"
-    return None
-
-
-def _left_stop(cfg: RunConfig, record: RoundRecord) -> str | None:
-    """Why no round follows this one: it left fewer of its facts still stated than `release.stop_facts`. Why:
-    on the demo, round 1 took the held-out capitals to 0% and its own facts from 32 to 2 still stated; a
-    second round there revealed 14-19 more (other cities, mostly made up), and training on them took the
-    held-out retain set from 92% to 71% (83% to 62% with a quarter of --retain watched) while the guard's
-    watched retain items and general facts did not move."""
-    if record.still_revealed is not None and record.still_revealed < cfg.release.stop_facts:
-        left, floor = record.still_revealed, cfg.release.stop_facts
-        return f"{left} of its facts still revealed after it < release.stop_facts {floor}"
-    return None
-
-
 EXAMPLES = 8  # facts named in a round's record
 
 
@@ -316,83 +281,6 @@ def _record(
     )
 
 
-def module_seed(seed: int, index: int) -> int:
-    """Round `index`'s own seed: each module starts from its own random A, so the O-LoRA term starts from
-    independent subspaces rather than from the earlier modules' own starting point."""
-    return seed + 1_000_003 * index
-
-
-def _train_module(
-    cfg,
-    backend,
-    items,
-    retain,
-    earlier: dict,
-    adapter_dir: Path,
-    progress,
-    scale: float,
-    method=None,
-    stored=None,
-    index: int = 0,
-    watched=None,
-):
-    """Train one LoRA module (orthogonal to `earlier`), record its A matrices, fuse it with `scale`. `stored`:
-    the types of --robust-to, which a module applied as it was trained (scale 1) trains against; `watched`:
-    the retain items set aside for the guard, which the stop rule (train.until) watches too."""
-    from edgeunlearn.methods import get_method
-    from edgeunlearn.training.trainer import train
-
-    method = method or get_method("learn")
-    method = dataclasses.replace(
-        method, loss=_with_orthogonality(method.loss, dict(earlier), cfg.release.orthogonality)
-    )
-    stored = stored if scale == 1.0 else None  # a negated module's stored form is not the one it trains in
-    seed = module_seed(cfg.seed, index)
-    result = train(
-        backend,
-        method,
-        items,
-        retain,
-        cfg.train,
-        cfg.method_args,
-        seed,
-        adapter_dir,
-        progress,
-        None,
-        stored,
-        watched=watched,
-    )
-    (adapter_dir / "module.json").write_text(json.dumps({"scale_applied": scale, "items": len(items)}))
-    _apply_module(backend, earlier, scale, result.snap)
-
-
-def _apply_module(backend, earlier: dict, scale: float, snap) -> None:
-    """Record the module's A matrices for the O-LoRA term, apply it with `scale`, fuse it (a snapped module
-    leaves the weights on the base's grid for the next round)."""
-    import mlx.core as mx
-
-    from edgeunlearn.training.snap import fuse
-
-    for name, layer in backend.named_lora_layers():
-        a = mx.stop_gradient(layer.lora_a)
-        earlier[name] = a if name not in earlier else mx.concatenate([earlier[name], a], axis=1)
-        layer.scale = layer.scale * scale
-    fuse(backend, snap)
-
-
-def _with_orthogonality(loss, earlier: dict, weight: float):
-    from edgeunlearn.methods.terms import orthogonality_penalty
-
-    if not earlier or weight == 0:
-        return loss
-
-    def with_penalty(model, batches, args):
-        value, ntoks = loss(model, batches, args)
-        return value + weight * orthogonality_penalty(model, earlier), ntoks
-
-    return with_penalty
-
-
 def _knowledge(backend, inputs: Inputs, cfg: RunConfig) -> tuple[float | None, float | None]:
     """Share of held-out forget and of retain items the model still knows (MLX, greedy)."""
     from edgeunlearn.check.judge import Judge
@@ -410,17 +298,6 @@ def _knowledge_record(backend, inputs: Inputs, cfg: RunConfig) -> RoundRecord:
     """Round 0: the base model's knowledge, before any module."""
     forget, retain = _knowledge(backend, inputs, cfg)
     return RoundRecord(0, 0, 0.0, 0.0, 0.0, forget, retain, 0.0, 0.0)
-
-
-def _budget_stop(cfg: RunConfig, records: list[RoundRecord], elapsed: float) -> str | None:
-    """Why the next round must not start: the last round's time or memory says it would break the budget."""
-    last = records[-1]
-    budget = cfg.release.max_minutes * 60
-    if budget and elapsed + last.seconds > budget:
-        return f"time budget: another round (~{last.seconds:.0f} s) would pass {cfg.release.max_minutes} min"
-    if cfg.release.max_memory_mb and last.peak_memory_mb > cfg.release.max_memory_mb:
-        return f"memory budget: the last round peaked at {last.peak_memory_mb:.0f} MB > {cfg.release.max_memory_mb} MB"
-    return None
 
 
 def write_revealed(revealed, folder: Path) -> None:
