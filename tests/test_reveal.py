@@ -360,6 +360,17 @@ def test_the_loop_stops_on_what_the_model_still_reveals():
     assert _reveal_stop(cfg, revealed(["Paris", "Rome", "Oslo"])) is None  # 3 ≥ 3
     assert "release.stop_facts 3" in _reveal_stop(cfg, revealed(["Paris", "paris", "Rome"]))  # 2 distinct
     assert "relevance 0.20" in _reveal_stop(cfg, revealed(["Paris", "Rome", "Oslo"], relevance=0.2))
+    # stop_facts 0 never stops on the count, but a reveal that kept no item has nothing to train on
+    assert _reveal_stop(RunConfig(release=ReleaseConfig(stop_facts=0)), revealed([])) == "the reveal kept no item"
+
+
+def test_training_on_no_items_is_an_error_not_an_endless_loop():
+    import pytest
+
+    from edgeunlearn.training.batching import endless_batches
+
+    with pytest.raises(ValueError, match="no training items"):
+        next(endless_batches([], batch_size=2, seed=0))
 
 
 def test_no_round_follows_one_that_left_fewer_facts_still_revealed_than_stop_facts():

@@ -58,7 +58,9 @@ def test_two_rounds_on_a_person_say_what_each_revealed_and_what_is_still_reveale
     assert json.loads((out / "config.json").read_text())["understood"]["topic"] == "Albert Einstein"
     rounds = json.loads((out / "results.json").read_text())["rounds"]
     assert [r["round"] for r in rounds] == [0, 1, 2]
-    for r in rounds[1:]:
+    # round 2 asks the unlearned model: it trains on what it reveals, or says the reveal kept nothing
+    assert rounds[2]["trained"] or (rounds[2]["stopped"] == "the reveal kept no item" and rounds[2]["facts"] == 0)
+    for r in [r for r in rounds[1:] if r["trained"]]:
         revealed = [
             json.loads(line) for line in (out / f"round-{r['round']}" / "revealed.jsonl").read_text().splitlines()
         ]
@@ -93,7 +95,7 @@ def test_the_retain_guard_undoes_a_round_that_wrecks_what_the_base_knew(tmp_path
         "release: {rounds: 2, stop_facts: 1, stop_relevance: 0.0, retain_floor: 0.9}\n"
         "quantize: {types: [], mlx_bits: []}\ncheck: {quick: true, max_new_tokens: 16}\n"
     )
-    recipe = _recipe(tmp_path / "r.yaml", "budget: 4, samples: 3, keep: 3, max_new_tokens: 32", extra)
+    recipe = _recipe(tmp_path / "r.yaml", "budget: 6, samples: 3, keep: 3, max_new_tokens: 32", extra)
     out = tmp_path / "release"
     args = ["release", "--target", "the capital cities of countries", "--config", str(recipe), "--out", str(out)]
     result = CliRunner().invoke(app, [*args, "--retain", "demo:retain"])

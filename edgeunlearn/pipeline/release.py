@@ -188,7 +188,7 @@ class _Loop:
         # model still states them
         items = [QAItem(item.question, item.answer, tuple(item.facts)) for item in revealed.items]
         self.revealed.extend(items)
-        before = self._weights()
+        before = self._weights() if self.guard else None  # only the guard can undo a round
         self._train(index, items)
         progress.stage(f"round {index}: what is still revealed")
         still = still_revealed(self.backend, revealed, cfg.reveal, cfg.seed, index)
@@ -229,7 +229,7 @@ class _Loop:
 
         return dict(tree_flatten(self.backend.model.parameters())), dict(self.earlier)
 
-    def _guard(self, before: tuple[dict, dict]):
+    def _guard(self, before: tuple[dict, dict] | None):
         """(the guard's reading, why the round was undone or None): below the floor, the weights and the
         O-LoRA record go back to what they were before the round."""
         if self.guard is None:

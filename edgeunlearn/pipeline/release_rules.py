@@ -10,6 +10,8 @@ from edgeunlearn.config import RunConfig
 def reveal_stop(cfg: RunConfig, revealed) -> str | None:
     """Why a reveal leaves nothing worth a round: too few specific facts, or answers off the topic. Whether
     the round's push costs too much is the retain guard's call, after it."""
+    if not revealed.items:  # whatever stop_facts says, a round without items has nothing to train on
+        return "the reveal kept no item"
     found = len(revealed.facts)
     if found < cfg.release.stop_facts:
         return f"{found} specific facts revealed < release.stop_facts {cfg.release.stop_facts}"

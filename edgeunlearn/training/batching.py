@@ -97,6 +97,8 @@ def length_buckets(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
 
 def endless_batches(pairs: Sequence[tuple], batch_size: int, seed: int, pad_id: int = 0) -> Iterator[Batch]:
     """Length-bucketed batches in a fresh seeded order each epoch, forever."""
+    if not pairs:  # an empty epoch would spin forever without yielding
+        raise ValueError("no training items: the data set is empty")
     rng = random.Random(seed)
     buckets = length_buckets([len(p[0]) + len(p[1]) for p in pairs], batch_size)
     while True:
