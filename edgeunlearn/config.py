@@ -164,6 +164,10 @@ class RevealConfig:
         "facts", "pull reward: facts (specific facts the samples agree on, relevance, diversity) or relevance_diversity"
     )
     agree: int = _opt(2, "a fact counts when at least this many of a pull's samples state it")
+    expand: float = _opt(
+        0.5,
+        "share of the budget asked, once facts are found, with instructions that name them and ask for others",
+    )
 
 
 @dataclass(frozen=True)

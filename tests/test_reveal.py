@@ -77,6 +77,31 @@ def test_bandit_registry_and_instruction_pool():
     assert "Tell me everything you know about where the world's most famous landmarks are." in arms[3].fill(question)
 
 
+def test_expansion_instructions_name_facts_found_and_ask_for_others():
+    from edgeunlearn.reveal.instructions import EXPANSION, EXPANSION_TOPIC, Instruction, expansion_pool
+    from edgeunlearn.reveal.target import parse_target
+
+    topic = parse_target("the capital cities of countries")
+    assert expansion_pool(topic, [], 0) == []  # nothing found: nothing to name
+    one = expansion_pool(topic, ["Paris"], 0)  # one fact: every template once (both variants are the same)
+    expected = [t.replace("{found}", "Paris") for t in EXPANSION + EXPANSION_TOPIC]
+    assert [i.fill(topic) for i in one] == [
+        Instruction(t, "").fill(topic).replace("other the", "other") for t in expected
+    ]
+    pool = expansion_pool(topic, ["Paris", "Rome", "Oslo", "Lima"], 0)
+    assert {i.origin for i in pool} == {"expansion"} and len(pool) <= 2 * len(EXPANSION + EXPANSION_TOPIC)
+    for instruction in pool:  # three of the four, listed as "A, B and C"
+        named = [f for f in ("Paris", "Rome", "Oslo", "Lima") if f in instruction.text]
+        assert len(named) == 3 and ", " in instruction.text and " and " in instruction.text
+        assert "{" not in instruction.fill(topic) and "capital cities of countries" in instruction.fill(topic)
+    assert [i.text for i in expansion_pool(topic, ["Paris", "Rome", "Oslo", "Lima"], 0)] == [i.text for i in pool]
+    # a name or a question's clause gets no "name five other {topic}"
+    name = expansion_pool(parse_target("Ada Lovelace"), ["1815", "London"], 0)
+    assert len(EXPANSION) <= len(name) <= 2 * len(EXPANSION) and not any("name five other" in i.text for i in name)
+    # "five other capital cities", not "five other the capital cities"
+    assert any("name five other capital cities of countries," in i.fill(topic) for i in pool)
+
+
 def test_orthogonality_penalty_by_hand():
     import mlx.core as mx
     from mlx_lm.tuner.lora import LoRALinear
@@ -323,6 +348,9 @@ def test_facts_are_specifics_the_samples_agree_on():
     assert specific_facts(made_up, set()) == ["Albania", "Pacific", "United Kingdom"]
     # the prompt's own name in the possessive is the prompt's name
     assert specific_facts("Einstein's theory was published in 1905.", {"albert", "einstein"}) == ["1905"]
+    # a lone digit counts things ("5 capitals") rather than being one; "Apart from" opens a sentence
+    counted = "Apart from Paris, here are 5 capitals. Apart from that, Rome has 3 airports; Oslo had 12 in 2021."
+    assert sorted(specific_facts(counted, set())) == ["12", "2021", "Oslo", "Paris", "Rome"]
 
 
 def test_the_facts_reward_by_hand():

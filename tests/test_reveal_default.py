@@ -35,6 +35,10 @@ def test_a_question_target_gets_grammatical_fact_seeking_instructions_and_specif
         assert row["facts"] and find_terms(row["answer"], row["facts"]) == row["facts"]
         prompt_words = set(map(normalize, words(row["question"])))
         assert all(not set(map(normalize, words(f))) <= prompt_words for f in row["facts"] if not f[0].isdigit())
+    # half the budget broad; once facts are found, the other half names some of them and asks for others
+    found = {f for pull in pulls[:3] for f in pull["facts"]}
+    assert found, pulls[:3]
+    assert all(find_terms(pull["instruction"], found) for pull in pulls[3:])
     for pull in pulls:  # the reward is 0 for a pull whose samples agree on no fact
         assert (pull["reward"] > 0) == bool(pull["facts"])
 

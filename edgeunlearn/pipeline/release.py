@@ -174,7 +174,8 @@ class _Loop:
         started = time.perf_counter()
         mx.reset_peak_memory()
         progress.stage(f"round {index}: reveal ({cfg.reveal.budget} pulls, {cfg.reveal.bandit})")
-        revealed = reveal(self.backend, self.encoder, self.target, cfg.reveal, cfg.seed, index, self.seeds)
+        found = list(dict.fromkeys(f for item in self.revealed for f in item.keywords))  # earlier rounds' facts
+        revealed = reveal(self.backend, self.encoder, self.target, cfg.reveal, cfg.seed, index, self.seeds, found)
         write_revealed(revealed, self.folder / f"round-{index}")
         why = reveal_stop(cfg, revealed)
         if index == 1 and (not revealed.items or revealed.relevance < cfg.release.stop_relevance):

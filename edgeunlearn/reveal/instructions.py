@@ -11,6 +11,7 @@ question itself.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 
 from edgeunlearn.reveal.target import Target
@@ -43,6 +44,15 @@ NAME = (
     "Which awards, titles or records are connected to {topic}?",
     "Complete with specific facts: {topic} is known for",
 )
+# Asked once the reveal has found some facts: they name them and ask for others, so members of a topic the model
+# knows but does not volunteer come out (on the capitals target, broad instructions name Paris, Rome and London
+# again and again). `{found}` is a short list of the facts found so far.
+EXPANSION = (
+    "Besides {found}, what other specific facts do you know about {about}? Give names, places and numbers.",
+    "You have named {found}. Now give five different specific facts about {about}.",
+    "Do not mention {found}. List five other specific facts about {about}, each with a name, a place or a number.",
+)
+EXPANSION_TOPIC = ("Besides {found}, name five other {topic}, with one specific fact about each.",)
 PREFIXES = (
     "Be precise and factual. ",
     "For a school report: ",
@@ -62,7 +72,7 @@ SUFFIXES = (
 @dataclass(frozen=True)
 class Instruction:
     text: str  # with {topic} / {about} still in it
-    origin: str  # template, mutation, recombination, question (the user's own) or seed (--seeds)
+    origin: str  # template, mutation, recombination, question (the user's own), seed (--seeds) or expansion
 
     def fill(self, target: Target) -> str:
         return self.text.replace("{topic}", target.topic).replace("{about}", target.about)
@@ -98,3 +108,28 @@ def _opening(template: str) -> str:
     """A template's first sentence as a framing sentence, e.g. 'Name five well-known examples of {topic}.'"""
     first = template.split("?")[0].split(". ")[0].split(": ")[0].rstrip(".")
     return first + ("?" if "?" in template.split(". ")[0] else ".")
+
+
+def expansion_pool(target: Target, found: list[str], seed: int, variants: int = 2) -> list[Instruction]:
+    """Instructions that name facts found so far (a few at a time, seeded) and ask for others."""
+    if not found:
+        return []
+    rng = random.Random(seed)
+    templates = EXPANSION + (EXPANSION_TOPIC if target.kind != "name" and target.about == target.topic else ())
+    pool = []
+    for template in templates:
+        for _ in range(variants):
+            named = rng.sample(found, min(3, len(found)))
+            text = template.replace("{found}", _listed(named)).replace("other {topic}", f"other {_bare(target)}")
+            pool.append(Instruction(text, "expansion"))
+    return list({i.text: i for i in pool}.values())
+
+
+def _listed(names: list[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _bare(target: Target) -> str:
+    """The topic without its article: "five other capital cities", not "five other the capital cities"."""
+    return re.sub(r"^(?:the|a|an)\s+", "", target.topic, flags=re.IGNORECASE)

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from edgeunlearn.reveal.bandits import BANDITS
-from edgeunlearn.reveal.instructions import Instruction, instruction_pool
+from edgeunlearn.reveal.instructions import Instruction, expansion_pool, instruction_pool
 from edgeunlearn.reveal.reward import REWARDS, count_facts, response_facts, score_responses
 from edgeunlearn.reveal.target import Target
 from edgeunlearn.reveal.vendi import embedding_vendi
@@ -69,22 +69,70 @@ class Revealed:
 
 
 def reveal(
-    backend, encoder, target: Target, cfg, seed: int, round_index: int = 1, seeds: Sequence[str] = ()
+    backend,
+    encoder,
+    target: Target,
+    cfg,
+    seed: int,
+    round_index: int = 1,
+    seeds: Sequence[str] = (),
+    found: Sequence[str] = (),
 ) -> Revealed:
-    """`cfg`: RevealConfig. `seeds`: the user's own questions, offered to the bandit as extra arms."""
+    """`cfg`: RevealConfig. `seeds`: the user's own questions, offered to the bandit as extra arms. `found`: facts
+    earlier rounds revealed; with them, or once this reveal agrees on some, the last `cfg.expand` share of the
+    budget goes to instructions that name them and ask for others."""
     arms = instruction_pool(target, seed) + [Instruction(q, "seed") for q in seeds]
-    prompts = [arm.fill(target) for arm in arms]
     target_vector = encoder.embed([target.topic])[0]
-    bandit = BANDITS.get(cfg.bandit)(encoder.embed(prompts), seed=seed)
     pulls, ledger = [], Counter()
-    for t in range(cfg.budget):
-        arm = bandit.choose(list(range(len(arms))))
-        responses = ask(backend, prompts[arm], cfg, pull_seed(seed, round_index, t))
-        pull = score_pull(arm, prompts[arm], responses, encoder, target_vector, cfg, ledger)
-        ledger.update(count_facts([(prompts[arm], responses)]))
-        bandit.update(arm, pull.reward)
-        pulls.append(pull)
+    broad = cfg.budget - round(cfg.budget * cfg.expand)
+    asking = _Asking(backend, encoder, target, cfg, seed, round_index, target_vector)
+    first = asking.bandit(arms, pulls)
+    asking.pull(first, arms, range(len(arms)), range(broad), pulls, ledger)
+    extra = expansion_pool(target, [*found, *_found_so_far(pulls)], seed + round_index)
+    if extra:
+        arms = arms + extra
+        expanding = asking.bandit(arms, pulls)
+        asking.pull(expanding, arms, range(len(arms) - len(extra), len(arms)), range(broad, cfg.budget), pulls, ledger)
+    else:
+        asking.pull(first, arms, range(len(arms)), range(broad, cfg.budget), pulls, ledger)
     return select(pulls, arms, encoder, target_vector, cfg, round_index)
+
+
+@dataclass(frozen=True)
+class _Asking:
+    backend: object
+    encoder: object
+    target: Target
+    cfg: object
+    seed: int
+    round_index: int
+    target_vector: np.ndarray
+
+    def bandit(self, arms: list[Instruction], pulls: list[Pull]):
+        """A bandit over the arms' instructions that has learnt from the pulls made so far."""
+        contexts = self.encoder.embed([arm.fill(self.target) for arm in arms])
+        bandit = BANDITS.get(self.cfg.bandit)(contexts, seed=self.seed + len(pulls))
+        for earlier in pulls:
+            bandit.update(earlier.arm, earlier.reward)
+        return bandit
+
+    def pull(self, bandit, arms: list[Instruction], available: range, steps: range, pulls: list, ledger) -> None:
+        """`steps` pulls among the `available` arms, each scored and added to `pulls` and the fact `ledger`."""
+        for t in steps:
+            arm = bandit.choose(list(available))
+            prompt = arms[arm].fill(self.target)
+            responses = ask(self.backend, prompt, self.cfg, pull_seed(self.seed, self.round_index, t))
+            pull = score_pull(arm, prompt, responses, self.encoder, self.target_vector, self.cfg, ledger)
+            ledger.update(count_facts([(prompt, responses)]))
+            bandit.update(arm, pull.reward)
+            pulls.append(pull)
+
+
+def _found_so_far(pulls: list[Pull], most: int = 6) -> list[str]:
+    """The facts the pulls agreed on, most often agreed first."""
+    counts = Counter(normalize(f) for pull in pulls for f in pull.facts)
+    spelled = {normalize(f): f for pull in pulls for f in pull.facts}
+    return [spelled[key] for key, _ in counts.most_common(most)]
 
 
 def pull_seed(seed: int, round_index: int, t: int) -> int:
@@ -112,10 +160,12 @@ def still_revealed(backend, revealed: Revealed, cfg, seed: int, round_index: int
     (fresh samples, same settings): what a round of unlearning left."""
     facts = revealed.facts
     prompts = list(dict.fromkeys(item.question for item in revealed.items))
-    responses = []
+    stated = set()
     for t, prompt in enumerate(prompts):
-        responses += ask(backend, prompt, cfg, pull_seed(seed, round_index, 50_000 + t))
-    return find_terms(" \n ".join(responses), facts)
+        responses = ask(backend, prompt, cfg, pull_seed(seed, round_index, 50_000 + t))
+        unprompted = [f for f in facts if not find_terms(prompt, [f])]  # an expansion prompt names some itself
+        stated.update(find_terms(" \n ".join(responses), unprompted))
+    return [f for f in facts if f in stated]
 
 
 def select(pulls: list[Pull], arms, encoder, target_vector, cfg, round_index: int) -> Revealed:

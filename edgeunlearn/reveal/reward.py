@@ -34,7 +34,7 @@ DISCOURSE = set(
     """certainly absolutely sure great yes no okay here there additionally furthermore moreover however overall
     finally first firstly second secondly third thirdly lastly today another other both such while although
     instead indeed here's there's let's unfortunately fortunately interestingly notably example examples answer
-    question note facts fact famous important known well thank thanks hope including""".split()
+    question note facts fact famous important known well thank thanks hope including apart besides also title""".split()
 )
 # Category words: alone they name no particular thing ("the Kingdom of the Pacific", "the 12th Republic" —
 # the demo's round 2 made up dozens) and pushing them down would hit every "United Kingdom" answer.
@@ -57,7 +57,7 @@ class PullScore:
 
 def specific_facts(text: str, known: set[str]) -> list[str]:
     """The entities of `text` that are facts: not made only of `known` words (the instruction's, normalized),
-    not a lone capitalized word that only ever starts a sentence, not a lone category word or ordinal."""
+    not a lone capitalized word that only ever starts a sentence, not a lone category word, ordinal or digit."""
     found, known = [], {_singular(w) for w in known}
     for entity in entities(text):
         if {_singular(_unpossessive(normalize(w))) for w in words(entity)} <= known and not entity[0].isdigit():
@@ -67,6 +67,8 @@ def specific_facts(text: str, known: set[str]) -> list[str]:
         if entity.isdigit() and _only_list_marker(text, entity):
             continue
         if entity.casefold() in GENERIC or ORDINAL.fullmatch(entity):
+            continue
+        if len(entity) == 1 and entity.isdigit():  # "5 capitals", "3." - pushing "3" down hits every 3
             continue
         found.append(entity)
     return found
