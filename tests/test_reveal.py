@@ -244,6 +244,11 @@ def test_reveal_command_writes_reviewable_jsonl(tmp_path, tiny_model):
         assert len(p["responses"]) == 2 and 0.5 - 1e-6 <= d <= 1.0 + 1e-6
     empty = CliRunner().invoke(app, ["reveal", "--target", " ", "--config", str(recipe), "--out", str(tmp_path / "x")])
     assert empty.exit_code == 2 and "names nothing" in empty.output and not (tmp_path / "x").exists()
+    recipe.write_text(f"model: {tiny_model}\nreveal: {{budget: 2, expand: 1.5}}\n")
+    share = CliRunner().invoke(
+        app, ["reveal", "--target", "Jane", "--config", str(recipe), "--out", str(tmp_path / "y")]
+    )
+    assert share.exit_code == 2 and "reveal.expand" in share.output and not (tmp_path / "y").exists()
 
 
 def test_an_interrupted_release_resumes_to_the_same_model(tmp_path, tiny_model, monkeypatch):

@@ -54,6 +54,8 @@ def _check_reveal_settings(cfg) -> None:
 
     BANDITS.get(cfg.reveal.bandit)
     REWARDS.get(cfg.reveal.reward)
+    if not 0 <= cfg.reveal.expand <= 1:
+        raise UserError(f"reveal.expand is a share of the budget, in [0, 1], not {cfg.reveal.expand}: fix the recipe")
 
 
 def reveal(
